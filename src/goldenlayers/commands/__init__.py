@@ -1,0 +1,1 @@
+"""One module per CLI subcommand (and so per Snakemake rule); see :mod:`goldenlayers.cli`."""
