@@ -1,0 +1,139 @@
+"""The layer each locator picks, as the analysis sees it.
+
+LGA and CMA score every layer of a model; the edits that judge them exist only on the config's layer grid.
+A locator's choice is therefore its argmax over the grid layers (for LGA: over the grid layers inside its Tukey
+fences). With ``layers: all`` this is exactly the locator's own golden layer (``is_golden``); with a sparse
+grid both are reported (``layer`` and ``unrestricted_layer``).
+
+The per-case files (``lga_cases``, ``cma_cases``) let the proxy-size analysis recompute a locator's choice
+from a subset of the proxy cases: :func:`lga_choice_from_cases`, :func:`cma_choice_from_cases`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+
+log = logging.getLogger(__name__)
+
+LOCATORS = ("lga", "cma")
+LGA_REQUIRED = ("model", "dataset", "layer", "score", "kept", "is_golden", "n_cases", "seconds", "mean_query_tokens")
+CMA_REQUIRED = ("model", "dataset", "layer", "mean_effect", "is_golden", "n_cases", "seconds", "mean_query_tokens")
+
+
+@dataclass(frozen=True)
+class Choice:
+    layer: int | None            # argmax over the grid (what the analysis evaluates)
+    unrestricted_layer: int | None  # the locator's own golden layer over all its layers
+
+
+def read_locator(paths: Iterable[str], kind: str) -> pd.DataFrame:
+    """Concatenate ``lga.parquet`` or ``cma.parquet`` files (one per model and dataset); empty if none."""
+    required = {"lga": LGA_REQUIRED, "cma": CMA_REQUIRED}[kind]
+    frames = []
+    for path in paths:
+        frame = pd.read_parquet(path)
+        missing = [c for c in required if c not in frame.columns]
+        if missing:
+            raise InputError(f"missing column(s) {missing} (see docs/SCHEMAS.md, 'Locators')", file=path)
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=list(required))
+    out = pd.concat(frames, ignore_index=True)
+    out["layer"] = out["layer"].astype("int64")
+    return out
+
+
+def read_locator_cases(paths: Iterable[str], kind: str) -> pd.DataFrame:
+    """Concatenate per-case locator files; the model and dataset come from the matching summary file's folder
+    (``results/locate/{model}/{dataset}/{kind}_cases.parquet``) unless the file has those columns."""
+    value = {"lga": "contribution", "cma": "p_restored"}[kind]
+    frames = []
+    for path in paths:
+        frame = pd.read_parquet(path)
+        missing = [c for c in ("case_id", "layer", value) if c not in frame.columns]
+        if missing:
+            raise InputError(f"missing column(s) {missing} (see docs/SCHEMAS.md, 'Locators')", file=path)
+        parts = str(path).replace("\\", "/").split("/")
+        if "model" not in frame.columns:
+            frame["model"] = parts[-3]
+        if "dataset" not in frame.columns:
+            frame["dataset"] = parts[-2]
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=["model", "dataset", "case_id", "layer", value])
+    out = pd.concat(frames, ignore_index=True)
+    out["case_id"] = out["case_id"].astype(str)
+    out["layer"] = out["layer"].astype("int64")
+    return out
+
+
+def _argmax(series: pd.Series) -> int | None:
+    series = series.astype("float64")
+    series = series[np.isfinite(series.to_numpy())]
+    if series.empty:
+        return None
+    best = series.max()
+    return int(min(series.index[series >= best - 1e-12]))
+
+
+def choice(frame: pd.DataFrame, kind: str, model: str, dataset: str, grid: Sequence[int] | None) -> Choice | None:
+    """The layer ``kind`` picks for (model, dataset), restricted to ``grid``; None if the locator has no rows."""
+    sel = frame[(frame["model"] == model) & (frame["dataset"] == dataset)] if len(frame) else frame
+    if sel is None or sel.empty:
+        return None
+    sel = sel.set_index("layer").sort_index()
+    golden = sel.index[sel["is_golden"].astype(bool)]
+    unrestricted = int(golden[0]) if len(golden) else None
+    if kind == "lga":
+        candidates = sel[sel["kept"].astype(bool)]["score"]
+    else:
+        candidates = sel["mean_effect"]
+    if grid is not None:
+        candidates = candidates[candidates.index.isin(list(grid))]
+    return Choice(layer=_argmax(candidates), unrestricted_layer=unrestricted)
+
+
+def tukey_keep(scores: np.ndarray, k: float = 1.0, method: str = "linear") -> np.ndarray:
+    """True for the scores inside [Q1 - k IQR, Q3 + k IQR] (numpy quantiles with ``method``)."""
+    scores = np.asarray(scores, dtype="float64")
+    q1, q3 = np.quantile(scores, [0.25, 0.75], method=method)
+    iqr = q3 - q1
+    return (scores >= q1 - k * iqr) & (scores <= q3 + k * iqr)
+
+
+def lga_choice_from_cases(cases: pd.DataFrame, case_ids: Sequence[str], grid: Sequence[int] | None,
+                          k: float = 1.0, method: str = "linear") -> int | None:
+    """LGA's choice from the given proxy cases only: sum contributions, Tukey-filter all layers, argmax on grid."""
+    sel = cases[cases["case_id"].isin(list(case_ids))]
+    if sel.empty:
+        return None
+    scores = sel.groupby("layer")["contribution"].sum().sort_index()
+    kept = scores[tukey_keep(scores.to_numpy(), k, method)]
+    if grid is not None:
+        kept = kept[kept.index.isin(list(grid))]
+    return _argmax(kept)
+
+
+def cma_choice_from_cases(cases: pd.DataFrame, case_ids: Sequence[str], grid: Sequence[int] | None) -> int | None:
+    """CMA's choice from the given proxy cases only: mean restored probability per layer, argmax on grid.
+
+    Cases the clean model answers wrongly are left out where the file marks them (a boolean ``kept`` or
+    ``skipped`` column)."""
+    sel = cases[cases["case_id"].isin(list(case_ids))]
+    if "kept" in sel.columns:
+        sel = sel[sel["kept"].astype(bool)]
+    elif "skipped" in sel.columns:
+        sel = sel[~sel["skipped"].astype(bool)]
+    if sel.empty:
+        return None
+    scores = sel.groupby("layer")["p_restored"].mean().sort_index()
+    if grid is not None:
+        scores = scores[scores.index.isin(list(grid))]
+    return _argmax(scores)

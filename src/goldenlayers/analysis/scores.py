@@ -1,0 +1,147 @@
+"""Per-case edit scores: read the edit Parquet files and shape them for every golden-layer analysis.
+
+The edit stage writes one file per (model, editor, dataset, split, layer) with one row per case. Here they
+become one long table (``case_scores``), one row per (model, editor, dataset, split, layer, case) with the four
+metrics plus ``overall``: the mean over the metrics that case has. Everything downstream reads the matrix
+``cases x layers`` of one (model, editor, dataset, split, metric) from it.
+
+Failed edits (``status == "failed"``) are counted and, by default, left out of every mean (``failed="drop"``);
+``failed="zero"`` scores them 0 on every metric instead (a pessimistic reading: a failed edit did not edit).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+
+log = logging.getLogger(__name__)
+
+BASE_METRICS = ("rewrite_acc", "rephrase_acc", "locality", "portability")
+METRICS = (*BASE_METRICS, "overall")
+KEYS = ("model", "editor", "dataset")
+REQUIRED = ("model", "editor", "dataset", "split", "layer", "case_id", "status", *BASE_METRICS)
+FAILED_MODES = ("drop", "zero")
+
+
+def add_overall(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add ``overall``: per row the mean of the metrics that are present (NaN if none is)."""
+    frame = frame.copy()
+    frame["overall"] = frame[list(BASE_METRICS)].astype("float64").mean(axis=1, skipna=True)
+    return frame
+
+
+def read_edit_results(paths: Iterable[str]) -> pd.DataFrame:
+    """Concatenate edit-result Parquet files, checking the contract columns; add ``overall``."""
+    frames = []
+    for path in paths:
+        frame = pd.read_parquet(path)
+        missing = [c for c in REQUIRED if c not in frame.columns]
+        if missing:
+            raise InputError(f"missing column(s) {missing} (see docs/SCHEMAS.md, 'Edit results')", file=path)
+        bad = sorted(set(frame["status"].astype(str)) - {"ok", "failed"})
+        if bad:
+            raise InputError(f"unknown status value(s) {bad}; expected 'ok' or 'failed'", file=path, field="status")
+        frames.append(frame)
+    if not frames:
+        raise InputError("no edit-result files given")
+    out = pd.concat(frames, ignore_index=True)
+    out["layer"] = out["layer"].astype("int64")
+    out["case_id"] = out["case_id"].astype(str)
+    for metric in BASE_METRICS:
+        out[metric] = out[metric].astype("float64")
+    return add_overall(out)
+
+
+def apply_failed(frame: pd.DataFrame, failed: str = "drop") -> pd.DataFrame:
+    """The rows that enter the means: failed rows dropped, or kept with every metric set to 0."""
+    if failed not in FAILED_MODES:
+        raise InputError(f"unknown failed-case policy {failed!r}; expected one of {FAILED_MODES}", field="failed")
+    is_failed = frame["status"].astype(str) == "failed"
+    if failed == "drop":
+        return frame.loc[~is_failed]
+    frame = frame.copy()
+    frame.loc[is_failed, list(METRICS)] = 0.0
+    return frame
+
+
+def sem(values: np.ndarray) -> float:
+    """Standard error of the mean (ddof=1) of the finite values; NaN with fewer than two."""
+    values = np.asarray(values, dtype="float64")
+    values = values[np.isfinite(values)]
+    if values.size < 2:
+        return float("nan")
+    return float(values.std(ddof=1) / np.sqrt(values.size))
+
+
+def layer_scores(cases: pd.DataFrame, failed: str = "drop") -> pd.DataFrame:
+    """Mean, SEM and n per (model, editor, dataset, split, layer, metric); ``n_failed`` per layer too."""
+    rows = []
+    n_failed = (
+        cases.assign(_f=cases["status"].astype(str) == "failed")
+        .groupby([*KEYS, "split", "layer"])["_f"].sum()
+    )
+    used = apply_failed(cases, failed)
+    for key, group in used.groupby([*KEYS, "split", "layer"], sort=True):
+        for metric in METRICS:
+            values = group[metric].to_numpy(dtype="float64")
+            values = values[np.isfinite(values)]
+            rows.append({
+                **dict(zip([*KEYS, "split", "layer"], key)),
+                "metric": metric,
+                "mean": float(values.mean()) if values.size else float("nan"),
+                "sem": sem(values),
+                "n": int(values.size),
+                "n_failed": int(n_failed.get(key, 0)),
+            })
+    columns = [*KEYS, "split", "layer", "metric", "mean", "sem", "n", "n_failed"]
+    out = pd.DataFrame(rows, columns=columns)
+    return out.astype({"layer": "int64", "n": "int64", "n_failed": "int64"})
+
+
+def case_matrix(cases: pd.DataFrame, model: str, editor: str, dataset: str, split: str, metric: str,
+                failed: str = "drop") -> pd.DataFrame:
+    """The ``cases x layers`` score matrix of one group (NaN where a case has no score at a layer)."""
+    sel = cases[(cases["model"] == model) & (cases["editor"] == editor) & (cases["dataset"] == dataset)
+                & (cases["split"] == split)]
+    sel = apply_failed(sel, failed)
+    if sel.empty:
+        return pd.DataFrame(dtype="float64")
+    matrix = sel.pivot_table(index="case_id", columns="layer", values=metric, aggfunc="mean", dropna=False)
+    matrix = matrix.reindex(columns=sorted(sel["layer"].unique()))
+    return matrix.astype("float64")
+
+
+def argmax_ties(scores: pd.Series, atol: float = 1e-12) -> list[int]:
+    """Every index whose finite value is within ``atol`` of the maximum, ascending; [] if none is finite."""
+    scores = scores.astype("float64")
+    finite = scores[np.isfinite(scores.to_numpy())]
+    if finite.empty:
+        return []
+    best = finite.max()
+    return sorted(int(i) for i in finite.index[finite >= best - atol])
+
+
+def sample_wise_optimum(matrix: pd.DataFrame) -> pd.Series:
+    """Per case the best score over layers (cases without any finite score are dropped)."""
+    if matrix.empty:
+        return pd.Series(dtype="float64")
+    best = matrix.max(axis=1, skipna=True)
+    return best[np.isfinite(best.to_numpy())]
+
+
+def groups(cases: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """The (model, editor, dataset) triples present, sorted."""
+    return sorted({tuple(map(str, k)) for k in cases[list(KEYS)].drop_duplicates().itertuples(index=False)})
+
+
+def metrics_present(cases: pd.DataFrame, model: str, editor: str, dataset: str, split: str,
+                    metrics: Sequence[str] = METRICS) -> list[str]:
+    """The metrics with at least one finite value in the group: portability is absent from some datasets."""
+    sel = cases[(cases["model"] == model) & (cases["editor"] == editor) & (cases["dataset"] == dataset)
+                & (cases["split"] == split)]
+    return [m for m in metrics if np.isfinite(sel[m].to_numpy(dtype="float64")).any()]

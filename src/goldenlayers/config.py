@@ -1,0 +1,117 @@
+"""Load and validate the workflow configuration against ``config/schema.yaml``.
+
+Errors name the config file and the key path (``split.proxy_size``), so a typo is found at start-up,
+not an hour into a run. Defaults from the schema are filled in.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from .errors import ConfigError
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+
+
+def _key_path(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _with_defaults(validator_class):
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    default = subschema["default"]
+                    instance[name] = dict(default) if isinstance(default, dict) else default
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def load_schema(path: str | os.PathLike | None = None) -> dict:
+    with open(path or SCHEMA_PATH, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        key = _key_path(path + extra[:1])
+        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+        return key, f"unknown key{hint}"
+    if error.validator == "propertyNames":
+        bad = error.instance
+        return _key_path(path + [bad]), f"unknown name {bad!r}: {error.message}"
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return _key_path(path + [missing]), "required key is missing"
+    return _key_path(path), error.message
+
+
+def validate_config(config: dict[str, Any], source: str = "config", schema: dict | None = None) -> dict[str, Any]:
+    """Validate ``config`` in place (filling defaults) and return it; raise ConfigError naming the key."""
+    schema = schema or load_schema()
+    validator = _Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(list(e.absolute_path)), list(map(str, e.absolute_path))))
+    if errors:
+        key, message = _describe(errors[0])
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise ConfigError(f"{message}{more}", file=source, field=key)
+    _check_cross_fields(config, source)
+    return config
+
+
+def _check_cross_fields(config: dict[str, Any], source: str) -> None:
+    for name, model in config["models"].items():
+        need = {"pypi-gguf": ["package", "gguf_file"], "hub": ["hub_id"], "local": ["path"], "tiny": []}[model["source"]]
+        for key in need:
+            if key not in model:
+                raise ConfigError(f"models with source '{model['source']}' need '{key}'", file=source, field=f"models.{name}.{key}")
+        for layer in layer_grid(config, name, source=source):
+            pass
+
+
+def layer_grid(config: dict[str, Any], model: str, source: str = "config") -> list[int]:
+    """The layers to sweep for ``model``: the config's ``layers`` resolved against its ``num_layers``."""
+    n_layers = config["models"][model]["num_layers"]
+    spec = config.get("layers", "all")
+    if spec == "all":
+        return list(range(n_layers))
+    if isinstance(spec, dict):
+        layers = list(range(spec.get("start", 0), spec.get("stop", n_layers), spec.get("step", 1)))
+    else:
+        layers = sorted(spec)
+    bad = [layer for layer in layers if not 0 <= layer < n_layers]
+    if bad:
+        raise ConfigError(
+            f"layer(s) {bad} outside model '{model}' which has {n_layers} layers (0..{n_layers - 1})",
+            file=source, field="layers",
+        )
+    if not layers:
+        raise ConfigError("the layer grid is empty", file=source, field="layers")
+    return layers
+
+
+def load_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML config file and validate it."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = yaml.safe_load(handle) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"not valid YAML: {err}", file=path) from err
+    if not isinstance(config, dict):
+        raise ConfigError("top level must be a mapping", file=path)
+    return validate_config(config, source=str(path))

