@@ -77,8 +77,9 @@ def compare_locators(cases: pd.DataFrame, golden: pd.DataFrame, lga: pd.DataFram
                 achieved = matrix[layer]
                 per_case[locator] = achieved
                 ok = np.isfinite(achieved.to_numpy()) & np.isfinite(best.to_numpy())
+                # one key per group, not per locator: every locator sees the same resampled cases
                 ci = bootstrap_mean_ci((best - achieved).to_numpy()[ok], n_boot=n_boot, seed=seed,
-                                       key=(model, editor, dataset, metric, locator))
+                                       key=(model, editor, dataset, metric))
                 values = achieved.to_numpy()[np.isfinite(achieved.to_numpy())]
                 regret_rows.append({
                     **base, "test_mean": float(values.mean()) if values.size else np.nan, "test_sem": sem(values),

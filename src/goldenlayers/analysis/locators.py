@@ -2,8 +2,9 @@
 
 LGA and CMA score every layer of a model; the edits that judge them exist only on the config's layer grid.
 A locator's choice is therefore its argmax over the grid layers (for LGA: over the grid layers inside its Tukey
-fences). With ``layers: all`` this is exactly the locator's own golden layer (``is_golden``); with a sparse
-grid both are reported (``layer`` and ``unrestricted_layer``).
+fences), which is what the locate stage marks ``is_golden`` when it is given the grid; it is recomputed here
+so that files made without the grid give the same answer. The argmax over every layer (``is_golden_all``)
+is reported as ``unrestricted_layer``; with ``layers: all`` the two coincide.
 
 The per-case files (``lga_cases``, ``cma_cases``) let the proxy-size analysis recompute a locator's choice
 from a subset of the proxy cases: :func:`lga_choice_from_cases`, :func:`cma_choice_from_cases`.
@@ -30,7 +31,7 @@ CMA_REQUIRED = ("model", "dataset", "layer", "mean_effect", "is_golden", "n_case
 @dataclass(frozen=True)
 class Choice:
     layer: int | None            # argmax over the grid (what the analysis evaluates)
-    unrestricted_layer: int | None  # the locator's own golden layer over all its layers
+    unrestricted_layer: int | None  # the locator's own golden layer over all its layers (is_golden_all)
 
 
 def read_locator(paths: Iterable[str], kind: str) -> pd.DataFrame:
@@ -89,7 +90,8 @@ def choice(frame: pd.DataFrame, kind: str, model: str, dataset: str, grid: Seque
     if sel is None or sel.empty:
         return None
     sel = sel.set_index("layer").sort_index()
-    golden = sel.index[sel["is_golden"].astype(bool)]
+    flag = "is_golden_all" if "is_golden_all" in sel.columns else "is_golden"  # the locate stage's all-layer argmax
+    golden = sel.index[sel[flag].astype(bool)]
     unrestricted = int(golden[0]) if len(golden) else None
     if kind == "lga":
         candidates = sel[sel["kept"].astype(bool)]["score"]
@@ -101,20 +103,23 @@ def choice(frame: pd.DataFrame, kind: str, model: str, dataset: str, grid: Seque
 
 
 def tukey_keep(scores: np.ndarray, k: float = 1.0, method: str = "linear") -> np.ndarray:
-    """True for the scores inside [Q1 - k IQR, Q3 + k IQR] (numpy quantiles with ``method``)."""
-    scores = np.asarray(scores, dtype="float64")
-    q1, q3 = np.quantile(scores, [0.25, 0.75], method=method)
-    iqr = q3 - q1
-    return (scores >= q1 - k * iqr) & (scores <= q3 + k * iqr)
+    """True for the finite scores inside Tukey's fences (the locate stage's own implementation)."""
+    from ..locate.tukey import fences, keep_mask
+
+    return keep_mask(scores, fences(scores, k, method))
 
 
 def lga_choice_from_cases(cases: pd.DataFrame, case_ids: Sequence[str], grid: Sequence[int] | None,
                           k: float = 1.0, method: str = "linear") -> int | None:
-    """LGA's choice from the given proxy cases only: sum contributions, Tukey-filter all layers, argmax on grid."""
+    """LGA's choice from the given proxy cases only: sum contributions, Tukey-filter all layers, argmax on grid.
+
+    Cases the locator skipped (every contribution NaN) are left out, as the locate stage does."""
     sel = cases[cases["case_id"].isin(list(case_ids))]
+    used = sel.groupby("case_id")["contribution"].transform(lambda v: np.isfinite(v.to_numpy()).any())
+    sel = sel[used.astype(bool)]
     if sel.empty:
         return None
-    scores = sel.groupby("layer")["contribution"].sum().sort_index()
+    scores = sel.groupby("layer")["contribution"].sum(min_count=1).sort_index()
     kept = scores[tukey_keep(scores.to_numpy(), k, method)]
     if grid is not None:
         kept = kept[kept.index.isin(list(grid))]

@@ -1,10 +1,12 @@
-"""Argument helpers shared by the subcommands."""
+"""Argument helpers shared by the subcommands.
+
+Command modules are imported to build ``goldenlayers --help``: keep their top level light and import
+torch, transformers and the heavy package modules inside ``run()``.
+"""
 
 from __future__ import annotations
 
 import json
-
-import torch
 
 from ..errors import ConfigError
 
@@ -19,5 +21,7 @@ def json_arg(text: str):
 
 def set_threads(threads: int) -> None:
     """Pin torch's intra-op threads to what the rule was given."""
+    import torch
+
     if threads and threads > 0:
         torch.set_num_threads(threads)

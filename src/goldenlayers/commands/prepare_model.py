@@ -1,6 +1,5 @@
 """prepare-model: obtain a model once and store it under resources/models/{model}/."""
 
-from ..models.load import prepare_model
 from ._common import json_arg
 
 NAME = "prepare-model"
@@ -15,4 +14,6 @@ def add_arguments(parser):
 
 
 def run(args):
+    from ..models.load import prepare_model
+
     prepare_model(args.name, args.spec, args.out_dir, seed=args.seed)

@@ -48,7 +48,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NoReturn
 
 from ..errors import InputError
 from .schema import EditCase
@@ -105,7 +105,7 @@ class _Record:
     def __init__(self, raw: object, *, file: object, index: int, record_id: str):
         self.raw, self.file, self.index, self.id = raw, file, index, record_id
 
-    def fail(self, message: str, field: str | None) -> None:
+    def fail(self, message: str, field: str | None) -> NoReturn:
         raise InputError(message, file=self.file, record=self.id, field=field)
 
     def get(self, path: str, *, required: bool = True) -> object:
@@ -337,7 +337,8 @@ def _finish(rec: _Record, draft: _Draft, dataset: str, notes: _Notes) -> EditCas
         notes.respelled = (subject, spelled)
         subject = spelled
 
-    rephrase = [required_text(p, "rephrase prompt", f"{names['rephrase']}[{i}]")
+    single = isinstance(rec.raw.get(names["rephrase"]), str)  # one string, read as a one-item list
+    rephrase = [required_text(p, "rephrase prompt", names["rephrase"] if single else f"{names['rephrase']}[{i}]")
                 for i, p in enumerate(draft.rephrase)]
 
     def pairs(items: list[_Item], kind: str) -> tuple[list[str], list[str]]:

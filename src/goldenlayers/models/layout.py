@@ -105,7 +105,7 @@ class ModelLayout:
         weight = self.rewrite_weight(layer)
         delta = delta_out_in.T if self.weight_is_in_out else delta_out_in
         with torch.no_grad():
-            weight.add_(delta.to(weight.dtype, weight.device))
+            weight.add_(delta.to(device=weight.device, dtype=weight.dtype))
 
 
 def resolve_layout(model: nn.Module) -> ModelLayout:

@@ -1,0 +1,104 @@
+"""Proxy-size sensitivity: how the golden layer and its test regret behave as the proxy set grows.
+
+For proxy size s (1 .. the full proxy split) draw ``repeats`` seeded subsets of s proxy cases without
+replacement. The same subsets serve every locator and editor (paired design). On each subset:
+
+- BF: argmax of the mean proxy score over the grid (lowest tied layer), per editor and metric;
+- LGA: contributions summed over the subset, Tukey fences recomputed, argmax over kept grid layers;
+- CMA: mean restored probability over the subset, argmax over the grid.
+
+Per (model, editor, dataset, metric, locator, size): ``agreement_full`` is the fraction of subsets whose
+layer equals the locator's choice on the whole proxy split (for BF: lies in its tie set);
+``agreement_test_best`` the fraction that hits a test-best layer; ``regret`` the mean over subsets of
+(sample-wise optimum on test - test mean at the chosen layer), with the 2.5/97.5 percentiles over subsets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .golden import parse_ties
+from .locators import lga_choice_from_cases, cma_choice_from_cases
+from .scores import case_matrix, metrics_present
+from .stats import rng_for
+
+SENSITIVITY_COLUMNS = [
+    "model", "editor", "dataset", "metric", "locator", "proxy_size", "n_draws", "n_chosen", "agreement_full",
+    "agreement_test_best", "regret", "regret_low", "regret_high",
+]
+
+
+def proxy_sizes(n_proxy: int, max_points: int = 8) -> list[int]:
+    """Roughly geometric sizes from 1 to ``n_proxy`` (always both ends), at most ``max_points`` of them."""
+    if n_proxy < 1:
+        return []
+    sizes = np.unique(np.round(np.geomspace(1, n_proxy, num=min(max_points, n_proxy))).astype(int))
+    return sorted(set(int(s) for s in sizes) | {1, n_proxy})
+
+
+def _bf_pick(proxy: np.ndarray, layers: list[int], rows: np.ndarray) -> int | None:
+    with np.errstate(all="ignore"):
+        sub = proxy[rows]
+        counts = np.isfinite(sub).sum(axis=0)
+        means = np.where(counts > 0, np.nansum(sub, axis=0) / np.maximum(counts, 1), np.nan)
+    if not np.isfinite(means).any():
+        return None
+    best = np.nanmax(means)
+    return layers[int(np.flatnonzero(means >= best - 1e-12)[0])]
+
+
+def proxy_size_sensitivity(cases: pd.DataFrame, golden: pd.DataFrame, lga_cases: pd.DataFrame | None = None,
+                           cma_cases: pd.DataFrame | None = None, repeats: int = 50, seed: int = 0,
+                           tukey_k: float = 1.0, quantile_method: str = "linear", failed: str = "drop",
+                           max_points: int = 8) -> pd.DataFrame:
+    rows = []
+    for (model, dataset), by_data in golden.groupby(["model", "dataset"], sort=True):
+        proxy_ids = sorted(cases.loc[(cases["model"] == model) & (cases["dataset"] == dataset)
+                                     & (cases["split"] == "proxy"), "case_id"].astype(str).unique())
+        grid = sorted(cases.loc[(cases["model"] == model) & (cases["dataset"] == dataset), "layer"].unique())
+        draws = {s: [np.sort(rng_for(seed, "proxy-size", model, dataset, s, r).choice(len(proxy_ids), s, replace=False))
+                     for r in range(repeats if s < len(proxy_ids) else 1)]
+                 for s in proxy_sizes(len(proxy_ids), max_points)}
+        locator_picks: dict[str, dict[int, list]] = {}
+        locator_full: dict[str, int | None] = {}
+        for kind, frame in (("lga", lga_cases), ("cma", cma_cases)):
+            if frame is None or frame.empty:
+                continue
+            frame = frame[(frame["model"] == model) & (frame["dataset"] == dataset)]
+            if frame.empty:
+                continue
+            pick = ((lambda ids, f=frame: lga_choice_from_cases(f, ids, grid, tukey_k, quantile_method))
+                    if kind == "lga" else (lambda ids, f=frame: cma_choice_from_cases(f, ids, grid)))
+            locator_full[kind] = pick(proxy_ids)
+            locator_picks[kind] = {s: [pick([proxy_ids[i] for i in d]) for d in ds] for s, ds in draws.items()}
+        for _, row in by_data.iterrows():
+            editor, metric = row["editor"], row["metric"]
+            if metric not in metrics_present(cases, model, editor, dataset, "test"):
+                continue
+            test = case_matrix(cases, model, editor, dataset, "test", metric, failed)
+            test_means = test.mean(axis=0, skipna=True)
+            optimum = float(row["sample_wise_optimum"])
+            best_ties = set(parse_ties(row["test_best_ties"]))
+            proxy = case_matrix(cases, model, editor, dataset, "proxy", metric, failed).reindex(
+                index=proxy_ids, columns=test.columns)
+            layers = [int(c) for c in proxy.columns]
+            proxy_arr = proxy.to_numpy(dtype="float64")
+            picks = {"bf": {s: [_bf_pick(proxy_arr, layers, d) for d in ds] for s, ds in draws.items()},
+                     **locator_picks}
+            full = {"bf": set(parse_ties(row["proxy_ties"])),
+                    **{k: ({v} if v is not None else set()) for k, v in locator_full.items()}}
+            for locator, by_size in picks.items():
+                for size, chosen in by_size.items():
+                    valid = [c for c in chosen if c is not None and c in test_means.index]
+                    regrets = np.array([optimum - float(test_means[c]) for c in valid])
+                    rows.append({
+                        "model": model, "editor": editor, "dataset": dataset, "metric": metric, "locator": locator,
+                        "proxy_size": size, "n_draws": len(chosen), "n_chosen": len(valid),
+                        "agreement_full": float(np.mean([c in full[locator] for c in chosen])) if chosen else np.nan,
+                        "agreement_test_best": float(np.mean([c in best_ties for c in chosen])) if chosen else np.nan,
+                        "regret": float(regrets.mean()) if regrets.size else np.nan,
+                        "regret_low": float(np.quantile(regrets, 0.025)) if regrets.size else np.nan,
+                        "regret_high": float(np.quantile(regrets, 0.975)) if regrets.size else np.nan,
+                    })
+    return pd.DataFrame(rows, columns=SENSITIVITY_COLUMNS)

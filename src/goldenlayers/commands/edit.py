@@ -1,0 +1,47 @@
+"""edit: edit every case of a split at one layer with one editor, evaluate, write one Parquet row per case."""
+
+from ._common import json_arg, set_threads
+
+NAME = "edit"
+HELP = "run single-fact edits of one (model, editor, dataset, split) at one layer and evaluate them"
+
+
+def _stats_arg(text: str) -> tuple[int, str]:
+    layer, _, path = text.partition("=")
+    return int(layer), path
+
+
+def add_arguments(parser):
+    parser.add_argument("--model-dir", required=True)
+    parser.add_argument("--model-name", required=True)
+    parser.add_argument("--cases", required=True, help="proxy.parquet or test.parquet")
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--split", required=True)
+    parser.add_argument("--editor", required=True)
+    parser.add_argument("--hparams", required=True, help="the editor's YAML file for this model family")
+    parser.add_argument("--overrides", type=json_arg, default={}, help="JSON: hyperparameter overrides from the config")
+    parser.add_argument("--layer", type=int, required=True)
+    parser.add_argument("--templates", required=True, help="context prefixes JSON of this model")
+    parser.add_argument("--stats", type=_stats_arg, action="append", default=[], metavar="LAYER=PATH")
+    parser.add_argument("--eval-limits", type=json_arg, default={})
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--out-hparams", required=True)
+
+
+def run(args):
+    from ..editors.hparams import load_hparams
+    from ..evaluate.edit_job import EvalLimits, run_edit_job
+
+    set_threads(args.threads)
+    hparams = load_hparams(args.hparams, args.editor, args.overrides)
+    run_edit_job(
+        model_dir=args.model_dir, model_name=args.model_name, cases_path=args.cases, editor_name=args.editor,
+        hparams=hparams, layer=args.layer, templates_path=args.templates, out=args.out,
+        out_hparams=args.out_hparams, dataset=args.dataset, split=args.split, seed=args.seed,
+        device=args.device, dtype=args.dtype, limits=EvalLimits(**args.eval_limits),
+        stats_paths=dict(args.stats),
+    )

@@ -1,0 +1,42 @@
+"""load-dataset: read one benchmark file into results/data/{dataset}/cases.parquet (EditCase rows)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import __version__
+from ..data.loaders import FORMATS, load_cases
+from ..data.schema import cases_to_table
+from ..data.sources import resolve_source
+from ..errors import InputError
+from ..io import sha256_file, write_parquet
+
+NAME = "load-dataset"
+HELP = "read a benchmark file (one of the source formats) into EditCase rows"
+
+
+def add_arguments(parser):
+    parser.add_argument("--dataset", required=True, help="dataset name (a key of the config's datasets:)")
+    parser.add_argument("--format", default=None, choices=sorted(FORMATS),
+                        help="source format (default: the dataset's default format)")
+    parser.add_argument("--input", required=True, help="the source JSON file")
+    parser.add_argument("--output", required=True, help="cases.parquet")
+    parser.add_argument("--skip-bad-records", action="store_true",
+                        help="leave out invalid records (logged, listed in the Parquet metadata) instead of failing")
+
+
+def run(args):
+    fmt = args.format or resolve_source(args.dataset).format
+    source = Path(args.input)
+    if not source.is_file():
+        raise InputError("file not found", file=source)
+    result = load_cases(source, fmt, args.dataset, skip_bad_records=args.skip_bad_records)
+    metadata = {
+        "dataset": args.dataset,
+        "format": fmt,
+        "source_file": str(source),
+        "source_sha256": sha256_file(source),
+        "package_version": __version__,
+        **result.metadata(),
+    }
+    write_parquet(args.output, cases_to_table(result.cases), metadata)

@@ -1,0 +1,25 @@
+"""``goldenlayers verify-publish``: recompute a publish archive's manifest and fail on any mismatch."""
+
+from __future__ import annotations
+
+import logging
+
+
+NAME = "verify-publish"
+HELP = "check every file of a publish archive against its MANIFEST.json (sha256, size, nothing missing or extra)"
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("archive", help="goldenlayers-<run_name>.tar.gz")
+    parser.add_argument("--receipt", help="write the verification summary (JSON) here")
+
+
+def run(args) -> None:
+    from ..io import write_json
+    from ..publish import verify
+
+    summary = verify(args.archive)
+    if args.receipt:
+        write_json(args.receipt, summary)
+    log.info("%s: %d files match the manifest", args.archive, summary["files"])

@@ -1,0 +1,105 @@
+"""Fetch an upstream file: stream it to a temporary file, check its sha256, then rename it into place.
+
+A failed transfer or a checksum mismatch raises :class:`~goldenlayers.errors.DownloadError` and leaves
+whatever was at the destination before untouched. With no checksum given, a recorded one
+(``<dest>.sha256``, written by an earlier fetch) is used; with neither, the file is trusted on first use and
+its checksum is recorded for the next fetch (see :mod:`goldenlayers.data.sources`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from .. import __version__
+from ..errors import DownloadError, InputError
+from ..io import atomic_path, write_text
+
+log = logging.getLogger(__name__)
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+CHUNK = 1 << 20
+
+
+def check_sha256(value: str | None, *, field: str = "sha256") -> str | None:
+    """``value`` as a lower-case hex digest (``None`` passes); anything else is an InputError on ``field``."""
+    if value is None:
+        return None
+    digest = str(value).strip().lower()
+    if not _SHA256.match(digest):
+        raise InputError(f"not a sha256 hex digest (64 hex characters): {value!r}", field=field)
+    return digest
+
+
+def record_path(dest: str | os.PathLike) -> Path:
+    """Where the trust-on-first-use checksum of ``dest`` is kept: ``<dest>.sha256``."""
+    dest = Path(dest)
+    return dest.with_name(dest.name + ".sha256")
+
+
+def read_record(dest: str | os.PathLike) -> str | None:
+    """The recorded sha256 of ``dest`` (``sha256sum`` format: digest first), or ``None``."""
+    path = record_path(dest)
+    if not path.exists():
+        return None
+    text = path.read_text(encoding="utf-8").split()
+    return check_sha256(text[0] if text else "", field=str(path))
+
+
+def download(url: str, dest: str | os.PathLike, sha256: str | None = None, *, timeout: float = 60.0) -> str:
+    """Fetch ``url`` (http, https or file) to ``dest``; return the file's sha256.
+
+    With ``sha256`` the content must match it. The file appears at ``dest`` only when complete and checked.
+    """
+    expected = check_sha256(sha256)
+    dest = Path(dest)
+    request = urllib.request.Request(url, headers={"User-Agent": f"goldenlayers/{__version__}"})
+    digest = hashlib.sha256()
+    size = 0
+    pin = f" (expected sha256 {expected}; {dest} was not changed)" if expected else f" ({dest} was not changed)"
+    with atomic_path(dest) as tmp:
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response, open(tmp, "wb") as out:
+                declared = response.headers.get("Content-Length")
+                for block in iter(lambda: response.read(CHUNK), b""):
+                    out.write(block)
+                    digest.update(block)
+                    size += len(block)
+        except urllib.error.HTTPError as err:
+            raise DownloadError(f"download of {url} failed: HTTP {err.code} {err.reason}{pin}") from None
+        except urllib.error.URLError as err:
+            raise DownloadError(f"download of {url} failed: {err.reason}{pin}") from None
+        except (OSError, ValueError, http.client.HTTPException) as err:  # timeouts, truncation, bad URLs
+            raise DownloadError(f"download of {url} failed: {type(err).__name__}: {err}{pin}") from None
+        if declared is not None and declared.isdigit() and int(declared) != size:
+            raise DownloadError(f"download of {url} is incomplete: {size} of {declared} bytes{pin}")
+        actual = digest.hexdigest()
+        if expected is not None and actual != expected:
+            raise DownloadError(
+                f"checksum mismatch for {url}: expected sha256 {expected}, got {actual} ({size} bytes); "
+                f"{dest} was not changed"
+            )
+    log.info("fetched %s -> %s (%d bytes, sha256 %s)", url, dest, size, actual)
+    return actual
+
+
+def fetch(url: str, dest: str | os.PathLike, sha256: str | None = None, *, timeout: float = 60.0) -> str:
+    """:func:`download` plus trust on first use: the checksum is ``sha256``, else the recorded one, else
+    none; on success the file's checksum is (re)written to ``<dest>.sha256``."""
+    pinned = check_sha256(sha256)
+    recorded = read_record(dest)
+    if pinned and recorded and pinned != recorded:
+        log.warning("%s: pinned sha256 %s replaces the recorded %s", dest, pinned, recorded)
+    expected = pinned or recorded
+    if expected is None:
+        log.warning("no sha256 known for %s: trusting this first download and recording its checksum in %s",
+                    url, record_path(dest))
+    actual = download(url, dest, expected, timeout=timeout)
+    write_text(record_path(dest), f"{actual}  {Path(dest).name}\n")
+    return actual

@@ -1,0 +1,227 @@
+"""The shared core of the locate-then-edit editors (ROME, R-ROME, MEMIT, EMMET).
+
+Three pieces every editor uses, in the methods' own terms:
+- keys: the input of the rewritten MLP projection at the subject's last token (``subject_last``), on the
+  edit prompt with and without the seeded context prefixes;
+- the target value: a vector ``delta`` added to a module's output at the subject's last token and optimised
+  so the model predicts ``target_new`` after every prefixed prompt (negative log-likelihood), while the
+  distribution after "{subject} is a" stays close (KL term), with ROME's weight decay and norm clamp, and
+  early stopping at the method's own loss threshold;
+- the solve: each editor turns keys and values into an update of the projection weight (in the editor's
+  own module).
+Everything is architecture-agnostic: modules come from :class:`~goldenlayers.models.layout.ModelLayout`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..evaluate.tokens import output_logits, pad_batch
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    prompt: str
+    subject: str
+    target_new: str
+    case_id: str = ""
+
+    @property
+    def prompt_template(self) -> str:
+        """The prompt with the subject's first occurrence replaced by ``{}``."""
+        start = self.prompt.find(self.subject)
+        if start < 0:
+            raise ValueError(f"subject {self.subject!r} does not occur in prompt {self.prompt!r}")
+        return self.prompt[:start] + "{}" + self.prompt[start + len(self.subject):]
+
+
+@dataclass
+class EditContext:
+    """What an editor needs besides the request: the model, its layout, settings and shared inputs."""
+
+    model: nn.Module
+    layout: Any
+    tokenizer: Any
+    hparams: dict[str, Any]
+    templates: list[str]
+    second_moment: Callable[[int], torch.Tensor] | None = None  # layer -> E[k k^T] of the projection inputs
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+@dataclass
+class TargetValue:
+    """Result of the value optimisation at one module: the original output and the optimised shift."""
+
+    target_init: torch.Tensor
+    delta: torch.Tensor
+    steps: int
+    final_loss: float
+    target_prob: float
+    info: dict[str, float] = field(default_factory=dict)
+
+
+class _StopForward(Exception):
+    pass
+
+
+def _hidden(output):
+    return output[0] if isinstance(output, tuple) else output
+
+
+def _with_hidden(output, hidden):
+    return (hidden,) + tuple(output[1:]) if isinstance(output, tuple) else hidden
+
+
+def fill(template: str, subject: str) -> str:
+    return template.replace("{}", subject, 1)
+
+
+def subject_last_index(tokenizer, template: str, subject: str, fact_token: str = "subject_last") -> int:
+    """Index of the token where the fact is looked up: the subject's last token (or the prompt's last)."""
+    if fact_token == "last":
+        return len(tokenizer(fill(template, subject)).input_ids) - 1
+    prefix = template[: template.index("{}")]
+    return len(tokenizer(prefix + subject).input_ids) - 1
+
+
+def target_token_ids(tokenizer, target: str) -> list[int]:
+    """Tokens of the new target as it follows a prompt (with its leading space)."""
+    ids = tokenizer(" " + target.strip(), add_special_tokens=False).input_ids
+    if not ids:
+        raise ValueError(f"target {target!r} has no tokens")
+    return ids
+
+
+def projection_io_at(ctx: EditContext, layer: int, texts: list[str], positions: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, outputs) of the rewritten projection of ``layer`` at ``positions`` of each text.
+
+    The forward pass stops right after that module, so upper layers cost nothing.
+    """
+    module = ctx.layout.rewrite_module(layer)
+    captured: dict[str, torch.Tensor] = {}
+    rows = torch.arange(len(texts))
+
+    def hook(_module, inputs, output):
+        captured["in"] = inputs[0][rows, positions].detach()
+        captured["out"] = _hidden(output)[rows, positions].detach()
+        raise _StopForward
+
+    ids, mask = pad_batch([tuple(ctx.tokenizer(t).input_ids) for t in texts], ctx.tokenizer.pad_token_id, ctx.device)
+    handle = module.register_forward_hook(hook)
+    try:
+        with torch.no_grad():
+            ctx.model.base_model(input_ids=ids, attention_mask=mask)
+    except _StopForward:
+        pass
+    finally:
+        handle.remove()
+    return captured["in"], captured["out"]
+
+
+def keys_over_templates(ctx: EditContext, request: EditRequest, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Projection inputs/outputs at the subject's last token of the prompt under each context template."""
+    texts, positions = [], []
+    for template in ctx.templates:
+        prompt_template = template.replace("{}", request.prompt_template, 1)
+        texts.append(fill(prompt_template, request.subject))
+        positions.append(subject_last_index(ctx.tokenizer, prompt_template, request.subject, ctx.hparams["fact_token"]))
+    return projection_io_at(ctx, layer, texts, positions)
+
+
+def optimize_target(ctx: EditContext, request: EditRequest, module: nn.Module) -> TargetValue:
+    """Optimise a shift of ``module``'s output at the subject's last token (ROME's ``v*`` / MEMIT's ``z``).
+
+    Loss = mean over prefixed prompts of the mean NLL of the target tokens (teacher forced)
+         + kl_factor * KL(original || edited) of the next-token distribution at the subject's last token of
+           "{subject} is a"
+         + v_weight_decay * ||delta|| / ||target_init||^2.
+    Adam with ``v_lr`` for at most ``v_num_grad_steps`` steps, stopping once the loss is below
+    ``v_loss_threshold``; after each step delta is clamped to ``clamp_norm_factor * ||target_init||``.
+    Logits are computed only at the positions the loss reads.
+    """
+    hp, tok = ctx.hparams, ctx.tokenizer
+    target_ids = target_token_ids(tok, request.target_new)
+    n_target = len(target_ids)
+
+    sequences, lookups, target_rows, target_pos, target_tok = [], [], [], [], []
+    for row, template in enumerate(ctx.templates):
+        prompt_template = template.replace("{}", request.prompt_template, 1)
+        prompt_ids = tok(fill(prompt_template, request.subject)).input_ids
+        sequences.append(tuple(prompt_ids) + tuple(target_ids[:-1]))
+        lookups.append(subject_last_index(tok, prompt_template, request.subject, hp["fact_token"]))
+        for offset, token in enumerate(target_ids):
+            target_rows.append(row)
+            target_pos.append(len(prompt_ids) - 1 + offset)
+            target_tok.append(token)
+    kl_template = "{} is a"
+    kl_row = len(sequences)
+    sequences.append(tuple(tok(fill(kl_template, request.subject)).input_ids))
+    lookups.append(subject_last_index(tok, kl_template, request.subject, hp["fact_token"]))
+
+    device = ctx.device
+    ids, mask = pad_batch(sequences, tok.pad_token_id, device)
+    rows_all = torch.arange(len(sequences), device=device)
+    lookup_t = torch.tensor(lookups, device=device)
+    target_rows_t = torch.tensor(target_rows, device=device)
+    target_pos_t = torch.tensor(target_pos, device=device)
+    target_tok_t = torch.tensor(target_tok, device=device)
+    n_rewrite = len(ctx.templates)
+
+    hidden_size = ctx.layout.hidden_size
+    delta = torch.zeros(hidden_size, device=device, dtype=torch.float32, requires_grad=True)
+    state: dict[str, torch.Tensor] = {}
+
+    def hook(_module, _inputs, output):
+        hidden = _hidden(output)
+        if "target_init" not in state:
+            state["target_init"] = hidden[0, lookups[0]].detach().float().clone()
+        shift = torch.zeros_like(hidden)
+        shift[rows_all, lookup_t] = delta.to(hidden.dtype)
+        return _with_hidden(output, hidden + shift)
+
+    optimizer = torch.optim.Adam([delta], lr=hp["v_lr"])
+    kl_init = None
+    steps, loss_value, prob = 0, float("nan"), float("nan")
+    handle = module.register_forward_hook(hook)
+    try:
+        for step in range(hp["v_num_grad_steps"]):
+            optimizer.zero_grad()
+            hidden = ctx.model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+            picked = torch.cat([hidden[target_rows_t, target_pos_t], hidden[kl_row, lookups[kl_row]].unsqueeze(0)])
+            log_probs = torch.log_softmax(output_logits(ctx.model, picked).float(), dim=-1)
+            token_lp = log_probs[:-1].gather(1, target_tok_t.unsqueeze(1)).squeeze(1)
+            nll_each = -torch.zeros(n_rewrite, device=device).index_add(0, target_rows_t, token_lp) / n_target
+            nll = nll_each.mean()
+            kl_lp = log_probs[-1:]
+            if kl_init is None:
+                kl_init = kl_lp.detach().clone()
+            kl = hp["kl_factor"] * torch.nn.functional.kl_div(kl_init, kl_lp, log_target=True, reduction="batchmean")
+            decay = hp["v_weight_decay"] * (delta.norm() / state["target_init"].norm() ** 2)
+            loss = nll + kl + decay
+            steps, loss_value = step + 1, float(loss.detach())
+            prob = float(torch.exp(-nll_each.detach()).mean())
+            if loss_value < hp["v_loss_threshold"] or step == hp["v_num_grad_steps"] - 1:
+                break
+            loss.backward()
+            optimizer.step()
+            max_norm = hp["clamp_norm_factor"] * state["target_init"].norm()
+            with torch.no_grad():
+                if delta.norm() > max_norm:
+                    delta.mul_(max_norm / delta.norm())
+    finally:
+        handle.remove()
+    return TargetValue(state["target_init"], delta.detach().clone(), steps, loss_value, prob)
+
+
+def inverse_second_moment_times(ctx: EditContext, layer: int, keys: torch.Tensor) -> torch.Tensor:
+    """C^{-1} k for each row k of ``keys`` (C = second moment of the projection inputs at ``layer``)."""
+    second = ctx.second_moment(layer).to(device=keys.device, dtype=torch.float64)
+    solved = torch.linalg.solve(second, keys.to(torch.float64).T).T
+    return solved.to(keys.dtype)

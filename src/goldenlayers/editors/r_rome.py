@@ -1,0 +1,24 @@
+"""R-ROME (Gupta et al., 2024, "Rebuilding ROME"): ROME with the key used consistently.
+
+ROME computes u from the key averaged over context prefixes but divides by the bare prompt's key, which
+can blow the update up ("model collapse"). R-ROME uses the prefix-averaged key k and output v on both
+sides: dW = (v* - v) u^T / (k . u) with v* = target_init + delta, so the edited weight maps k to v*.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .core import EditContext, EditRequest, optimize_target
+from .rome import ROME, left_vector
+
+
+class RROME(ROME):
+    name = "r-rome"
+
+    def compute_deltas(self, ctx: EditContext, request: EditRequest, layer: int) -> tuple[dict[int, torch.Tensor], dict]:
+        u, key, output = left_vector(ctx, request, layer)
+        value = optimize_target(ctx, request, ctx.layout.mlp(layer))
+        target = value.target_init + value.delta
+        right = (target - output) / torch.dot(key, u)
+        return {layer: torch.outer(right, u)}, {"v_steps": value.steps, "v_loss": value.final_loss, "v_prob": value.target_prob}

@@ -1,0 +1,41 @@
+"""ROME (Meng et al., 2022): a rank-one update of one MLP projection.
+
+u = C^{-1} k / ||C^{-1} k|| (C^{-1} only with ``mom2_adjustment``), with k the key averaged over the
+context prefixes; v* from the value optimisation at the MLP output; and, as in the original code, the
+update divides by the key of the bare prompt: dW = (v* - v) u^T / (k_prompt . u), where v is the
+projection's output on the bare prompt.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .core import EditContext, EditRequest, fill, keys_over_templates, inverse_second_moment_times, optimize_target, projection_io_at, subject_last_index
+
+
+def left_vector(ctx: EditContext, request: EditRequest, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(u, mean key over prefixes, mean projection output over prefixes) at ``layer``."""
+    keys, outputs = keys_over_templates(ctx, request, layer)
+    key = keys.float().mean(0)
+    u = inverse_second_moment_times(ctx, layer, key.unsqueeze(0))[0] if ctx.hparams["mom2_adjustment"] else key
+    return u / u.norm(), key, outputs.float().mean(0)
+
+
+class ROME:
+    name = "rome"
+
+    def needs_stats(self, hparams) -> bool:
+        return bool(hparams["mom2_adjustment"])
+
+    def edited_layers(self, layer: int, n_layers: int, hparams) -> list[int]:
+        return [layer]
+
+    def compute_deltas(self, ctx: EditContext, request: EditRequest, layer: int) -> tuple[dict[int, torch.Tensor], dict]:
+        u, _, _ = left_vector(ctx, request, layer)
+        value = optimize_target(ctx, request, ctx.layout.mlp(layer))
+        position = subject_last_index(ctx.tokenizer, request.prompt_template, request.subject, ctx.hparams["fact_token"])
+        key_in, key_out = projection_io_at(ctx, layer, [fill(request.prompt_template, request.subject)], [position])
+        key_in, key_out = key_in[0].float(), key_out[0].float()
+        target = key_out + value.delta
+        right = (target - key_out) / torch.dot(key_in, u)
+        return {layer: torch.outer(right, u)}, {"v_steps": value.steps, "v_loss": value.final_loss, "v_prob": value.target_prob}

@@ -1,0 +1,69 @@
+"""The old answer K_i of a case: the dataset's ground truth, or the model's own greedy answer.
+
+Modes (config ``lga.old_answer``):
+- ``ground_truth_else_greedy``: ``target_true`` where the dataset has one, the greedy answer where it has
+  none (WikiRecent, WikiBio);
+- ``greedy``: always the model's greedy answer.
+
+The greedy answer is the pre-edit model's greedy continuation of the prompt, at most as many tokens as
+``target_new`` has (tokenised as the metrics tokenise it), stopping at EOS or at a newline once some text
+has been produced. It is returned as stripped text, so it goes through the same ``encode_qa`` as every
+other answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import ConfigError
+from ..evaluate.tokens import encode_qa, output_logits
+
+OLD_ANSWER_MODES = ("ground_truth_else_greedy", "greedy")
+
+
+@dataclass(frozen=True)
+class OldAnswer:
+    text: str          # empty if the model produced nothing usable
+    source: str        # "ground_truth" or "greedy"
+
+
+@torch.no_grad()
+def greedy_continuation(model, tokenizer, prompt: str, max_tokens: int) -> str:
+    """Greedy text after ``prompt`` (up to ``max_tokens`` tokens; EOS or a newline after some text ends it)."""
+    device = next(model.parameters()).device
+    ids = list(tokenizer(prompt).input_ids)
+    eos = tokenizer.eos_token_id
+    produced: list[int] = []
+    # leading whitespace-only tokens (a newline, a lone space) do not count towards the budget, up to a few
+    budget, slack = max_tokens, 3
+    while budget > 0:
+        input_ids = torch.tensor([ids + produced], device=device)
+        hidden = model.base_model(input_ids=input_ids).last_hidden_state[:, -1]
+        token = int(output_logits(model, hidden).argmax(-1))
+        if eos is not None and token == eos:
+            break
+        produced.append(token)
+        text = tokenizer.decode(produced, skip_special_tokens=True)
+        if not text.strip():
+            if slack == 0:
+                break
+            slack -= 1
+            continue
+        if "\n" in text.lstrip():
+            break
+        budget -= 1
+    text = tokenizer.decode(produced, skip_special_tokens=True).strip()
+    return text.split("\n", 1)[0].strip()
+
+
+def old_answer(model, tokenizer, case, mode: str = "ground_truth_else_greedy") -> OldAnswer:
+    """K_i for one case (``case`` has ``prompt``, ``target_new`` and ``target_true``)."""
+    if mode not in OLD_ANSWER_MODES:
+        raise ConfigError(f"unknown old-answer mode {mode!r} (one of {', '.join(OLD_ANSWER_MODES)})",
+                          field="lga.old_answer")
+    if mode == "ground_truth_else_greedy" and case.target_true:
+        return OldAnswer(case.target_true, "ground_truth")
+    n_new = encode_qa(tokenizer, case.prompt, case.target_new).n_answer
+    return OldAnswer(greedy_continuation(model, tokenizer, case.prompt, n_new), "greedy")

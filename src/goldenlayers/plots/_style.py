@@ -1,0 +1,86 @@
+"""Shared look of every figure, and saving a figure as PDF and PNG atomically."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+logging.getLogger("fontTools").setLevel(logging.WARNING)  # font subsetting chatter when saving PDFs
+
+import matplotlib.pyplot as plt  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from ..io import atomic_path  # noqa: E402
+
+METRIC_LABELS = {
+    "rewrite_acc": "Rewrite Acc",
+    "rephrase_acc": "Rephrase Acc",
+    "locality": "Locality",
+    "portability": "Portability",
+    "overall": "Overall (mean)",
+}
+DATASET_LABELS = {
+    "counterfact": "CounterFact",
+    "zsre": "ZsRE",
+    "wikibio": "WikiBio",
+    "wiki_counterfact": "WikiCounterfact",
+    "wiki_recent": "WikiRecent",
+}
+DATASET_ORDER = list(DATASET_LABELS)
+LOCATOR_LABELS = {"bf": "BF (proxy)", "lga": "LGA", "cma": "CMA", "test_best": "Best layer on test"}
+_palette = sns.color_palette("colorblind")
+LOCATOR_COLORS = {"bf": _palette[7], "lga": _palette[0], "cma": _palette[1], "test_best": _palette[2]}
+SPLIT_COLORS = {"proxy": _palette[0], "test": _palette[2]}
+
+
+def setup() -> None:
+    sns.set_theme(context="paper", style="whitegrid", font_scale=1.1)
+    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 150, "pdf.fonttype": 42, "axes.titleweight": "bold",
+                         "svg.hashsalt": "goldenlayers", "axes.spines.top": False, "axes.spines.right": False})
+
+
+def metric_label(metric: str) -> str:
+    return METRIC_LABELS.get(metric, metric)
+
+
+def dataset_label(dataset: str) -> str:
+    return DATASET_LABELS.get(dataset, dataset)
+
+
+def order_datasets(datasets) -> list[str]:
+    datasets = list(dict.fromkeys(datasets))
+    known = [d for d in DATASET_ORDER if d in datasets]
+    return known + sorted(d for d in datasets if d not in known)
+
+
+def order_metrics(metrics) -> list[str]:
+    metrics = set(metrics)
+    return [m for m in METRIC_LABELS if m in metrics] + sorted(metrics - set(METRIC_LABELS))
+
+
+def empty_figure(message: str, title: str | None = None):
+    """A small figure that says why there is nothing to draw (a locator not run, a model without data)."""
+    fig, ax = plt.subplots(figsize=(6, 2.5))
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize=11)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def save_figure(fig, stem: str | os.PathLike) -> list[Path]:
+    """Write ``<stem>.pdf`` and ``<stem>.png`` (each via a temporary file and rename); close the figure."""
+    stem = Path(stem)
+    paths = []
+    metadata = {"pdf": {"CreationDate": None, "Creator": "goldenlayers"}, "png": {"Software": "goldenlayers"}}
+    for fmt in ("pdf", "png"):
+        path = stem.with_name(f"{stem.name}.{fmt}")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, bbox_inches="tight", metadata=metadata[fmt])
+        paths.append(path)
+    plt.close(fig)
+    return paths

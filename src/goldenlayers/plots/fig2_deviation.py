@@ -1,0 +1,72 @@
+"""Fig. 2: per model, layers x datasets heatmap of |test score(layer) - test score(optimal layer)|.
+
+Cells: absolute deviation of a layer's mean test Rewrite Accuracy (by default) from the best layer's.
+White stars mark the optimal layers (every tied layer); black outlines mark the golden layers chosen on the
+proxy split (every tied proxy layer).
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+from matplotlib.patches import Rectangle
+
+from ..analysis.golden import parse_ties
+from ._style import dataset_label, empty_figure, metric_label, order_datasets, setup
+
+INPUTS = ("layer_scores", "golden_layers")
+SCOPE = "model_editor"
+STEM = "fig2_deviation"
+
+
+def deviation_matrix(layer_scores, model: str, editor: str, metric: str = "rewrite_acc"):
+    """(layers x datasets) absolute deviation from each dataset's best layer on test."""
+    sel = layer_scores[(layer_scores["model"] == model) & (layer_scores["editor"] == editor)
+                       & (layer_scores["split"] == "test") & (layer_scores["metric"] == metric)]
+    if sel.empty:
+        return None
+    table = sel.pivot_table(index="layer", columns="dataset", values="mean", aggfunc="mean")
+    table = table[order_datasets(table.columns)].sort_index()
+    return (table.max(axis=0) - table).abs()
+
+
+def draw(tables, model: str, editor: str, metric: str = "rewrite_acc"):
+    setup()
+    dev = deviation_matrix(tables["layer_scores"], model, editor, metric)
+    if dev is None or dev.empty:
+        return empty_figure(f"No test scores for {model} / {editor} ({metric_label(metric)}).")
+    golden = tables["golden_layers"]
+    golden = golden[(golden["model"] == model) & (golden["editor"] == editor) & (golden["metric"] == metric)]
+    layers, datasets = list(dev.index), list(dev.columns)
+    annotate = len(layers) <= 16
+    fig, ax = plt.subplots(figsize=(1.25 * len(datasets) + 2.6, 0.32 * len(layers) + 1.8))
+    sns.heatmap(dev, ax=ax, cmap="mako_r", vmin=0, annot=annotate, fmt=".2f", annot_kws={"fontsize": 7},
+                cbar_kws={"label": f"|{metric_label(metric)} - optimal layer's| (test)"}, linewidths=0.5,
+                linecolor="white", mask=dev.isna())
+    for j, dataset in enumerate(datasets):
+        column = dev[dataset]
+        for i, layer in enumerate(layers):
+            if np.isfinite(column.iloc[i]) and column.iloc[i] <= 1e-12:
+                ax.plot(j + (0.16 if annotate else 0.5), i + 0.5, marker="*", color="white", markersize=9,
+                        markeredgecolor="black", markeredgewidth=0.5)
+        row = golden[golden["dataset"] == dataset]
+        if len(row):
+            for layer in parse_ties(row["proxy_ties"].iloc[0]):
+                if layer in layers:
+                    i = layers.index(layer)
+                    ax.add_patch(Rectangle((j + 0.04, i + 0.04), 0.92, 0.92, fill=False, edgecolor="black",
+                                           linewidth=2.0))
+    ax.set_xticklabels([dataset_label(d) for d in datasets], rotation=30, ha="right")
+    ax.set_yticklabels([str(layer) for layer in layers], rotation=0)
+    ax.set_xlabel("")
+    ax.set_ylabel("edited layer")
+    handles = [
+        plt.Line2D([], [], marker="*", color="white", markeredgecolor="black", markersize=10, linestyle="",
+                   label="optimal layer on test"),
+        Rectangle((0, 0), 1, 1, fill=False, edgecolor="black", linewidth=2.0, label="golden layer from proxy"),
+    ]
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False, fontsize=8)
+    fig.suptitle(f"{model}, {editor}: distance from the optimal layer", fontsize=10, fontweight="bold")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,192 @@
+"""LGA: per-layer scores equal inner products of separately computed gradients; runs on every family."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from goldenlayers import cli
+from goldenlayers.data.schema import EditCase, cases_to_table
+from goldenlayers.evaluate.tokens import encode_qa
+from goldenlayers.io import read_parquet_metadata
+from goldenlayers.locate import lga as lga_module
+from goldenlayers.locate.lga import layer_params, run_lga
+from goldenlayers.locate.old_answer import greedy_continuation, old_answer
+from goldenlayers.locate.tukey import tukey_golden
+from goldenlayers.models.layout import resolve_layout
+from goldenlayers.models.tiny import build_tiny
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOLLM2 = ROOT / "resources" / "models" / "smollm2-135m"
+LGA_CONTRACT = ["model", "dataset", "layer", "score", "kept", "is_golden", "lower_fence", "upper_fence",
+                "n_cases", "seconds", "mean_query_tokens"]
+
+
+def make_case(case_id, prompt, subject, target_new, target_true, dataset="counterfact"):
+    return EditCase(case_id=str(case_id), dataset=dataset, source_index=0, prompt=prompt, subject=subject,
+                    target_new=target_new, target_true=target_true)
+
+
+CASES = [
+    make_case(0, "The mother tongue of Danielle Darrieux is", "Danielle Darrieux", "English", "French"),
+    make_case(1, "Toko Yasuda plays the", "Toko Yasuda", "piano", None),
+]
+
+_MODELS: dict = {}
+
+
+def tiny(family, layers=3):
+    if (family, layers) not in _MODELS:
+        model, tokenizer = build_tiny(family, layers, seed=0)
+        model.requires_grad_(False)
+        _MODELS[family, layers] = (model, tokenizer, resolve_layout(model))
+    return _MODELS[family, layers]
+
+
+def reference_ce(model, tokenizer, prompt, answer):
+    """Answer-token CE from the full model's logits (independent of answer_logits)."""
+    qa = encode_qa(tokenizer, prompt, answer)
+    ids = torch.tensor([qa.ids])
+    logits = model(input_ids=ids).logits[0, qa.n_query - 1 : -1]
+    return F.cross_entropy(logits.float(), ids[0, qa.n_query :])
+
+
+def reference_score(model, tokenizer, params, prompt, old, new):
+    """<grad CE(old), grad CE(new)> over ``params`` with two separate torch.autograd.grad calls."""
+    for p in params:
+        p.requires_grad_(True)
+    try:
+        g_old = torch.autograd.grad(reference_ce(model, tokenizer, prompt, old), params)
+        g_new = torch.autograd.grad(reference_ce(model, tokenizer, prompt, new), params)
+    finally:
+        for p in params:
+            p.requires_grad_(False)
+    return float(sum((a.double() * b.double()).sum() for a, b in zip(g_old, g_new)))
+
+
+@pytest.mark.parametrize("mode", ["rewritten_weight", "mlp"])
+@pytest.mark.parametrize("family", ["llama", "gpt2"])
+def test_score_equals_separate_autograd_inner_products(family, mode):
+    model, tokenizer, layout = tiny(family)
+    result = run_lga(model, tokenizer, layout, CASES, params=mode)
+    assert result.old_answer_sources == ["ground_truth", "greedy"]
+    for row, case in enumerate(CASES):
+        old = result.old_answers[row]
+        for layer in range(layout.n_layers):
+            expected = reference_score(model, tokenizer, layer_params(layout, layer, mode), case.prompt, old,
+                                       case.target_new)
+            assert result.contributions[row, layer] == pytest.approx(expected, rel=1e-4, abs=1e-7)
+    for layer in range(layout.n_layers):
+        assert result.scores[layer] == pytest.approx(result.contributions[:, layer].sum(), rel=1e-12)
+    # the parameter sets really differ: the whole MLP includes the rewritten weight and more
+    assert len(layer_params(layout, 0, "mlp")) > 1
+    assert layer_params(layout, 0, "rewritten_weight")[0] is layout.rewrite_weight(0)
+
+
+def test_one_backward_per_text_and_flags_restored(monkeypatch):
+    model, tokenizer, layout = tiny("llama", 4)
+    calls = []
+    real = lga_module.answer_ce
+
+    def counting(*args, **kwargs):
+        loss = real(*args, **kwargs)
+        calls.append(loss)
+        return loss
+
+    monkeypatch.setattr(lga_module, "answer_ce", counting)
+    result = run_lga(model, tokenizer, layout, CASES)
+    assert len(calls) == 2 * len(CASES)  # two CE + backward per case, for all 4 layers at once
+    assert not any(p.requires_grad for p in model.parameters())
+    assert all(p.grad is None for p in model.parameters())
+    assert result.contributions.shape == (2, 4) and np.isfinite(result.contributions).all()
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "gemma3"])
+def test_runs_on_every_family_with_grid_and_tukey(family):
+    model, tokenizer, layout = tiny(family, 5)
+    result = run_lga(model, tokenizer, layout, CASES, grid=[1, 3])
+    frame = result.layer_frame("tiny", "counterfact")
+    assert list(frame["layer"]) == [0, 1, 2, 3, 4] and set(LGA_CONTRACT) <= set(frame.columns)
+    assert np.isfinite(frame["score"]).all() and frame["seconds"].iloc[0] > 0
+    expected = tukey_golden(range(5), result.scores, 1.0, "linear", among=[1, 3])
+    assert frame["kept"].tolist() == expected.kept.tolist()
+    golden = frame.loc[frame["is_golden"], "layer"].tolist()
+    assert golden == ([expected.golden.layer] if expected.golden.layer is not None else [])
+    assert all(layer in (1, 3) for layer in golden)
+    assert frame["is_golden_all"].sum() == 1 and frame["in_grid"].tolist() == [False, True, False, True, False]
+    assert frame["mean_query_tokens"].iloc[0] == pytest.approx(
+        np.mean([encode_qa(tokenizer, c.prompt, c.target_new).n_query for c in CASES]))
+    per_case = result.case_frame()
+    assert len(per_case) == 10 and set(per_case.columns) >= {"case_id", "layer", "contribution"}
+    sums = per_case.groupby("layer")["contribution"].sum().to_numpy()
+    assert np.allclose(sums, frame["score"].to_numpy())
+
+
+def test_old_answer_modes_and_greedy_length():
+    model, tokenizer, _ = tiny("gpt2")
+    case = CASES[0]
+    assert old_answer(model, tokenizer, case).source == "ground_truth"
+    greedy = old_answer(model, tokenizer, case, "greedy")
+    assert greedy.source == "greedy"
+    budget = encode_qa(tokenizer, case.prompt, case.target_new).n_answer
+    assert greedy.text == greedy_continuation(model, tokenizer, case.prompt, budget)
+    # the byte tokenizer: one token per byte, so the greedy text has at most `budget` bytes
+    assert len(greedy.text.encode()) <= budget and "\n" not in greedy.text
+
+
+def test_cli_writes_the_contract(tmp_path):
+    from goldenlayers.models.load import prepare_model
+    import pyarrow.parquet as pq
+
+    model_dir = tmp_path / "models" / "tiny-llama"
+    prepare_model("tiny-llama", {"source": "tiny", "family": "llama", "num_layers": 3}, model_dir)
+    cases_path = tmp_path / "proxy.parquet"
+    pq.write_table(cases_to_table(CASES), cases_path)
+    out, out_cases = tmp_path / "lga.parquet", tmp_path / "lga_cases.parquet"
+    code = cli.main(["lga", "--model-dir", str(model_dir), "--cases", str(cases_path), "--grid", "0,2",
+                     "--device", "cpu", "--params", "mlp", "--out", str(out), "--out-cases", str(out_cases)])
+    assert code == 0
+    frame, per_case = pd.read_parquet(out), pd.read_parquet(out_cases)
+    assert set(LGA_CONTRACT) <= set(frame.columns) and len(frame) == 3 and len(per_case) == 6
+    assert (frame["model"] == "tiny-llama").all() and (frame["dataset"] == "counterfact").all()
+    assert frame.loc[frame["is_golden"], "layer"].isin([0, 2]).all()
+    meta = read_parquet_metadata(out)
+    assert meta["locator"] == "lga" and meta["model_revision"].startswith("tiny-llama")
+    assert '"params": "mlp"' in meta["config"] and "package_version" in meta
+    assert cli.main(["lga", "--model-dir", str(model_dir), "--cases", str(cases_path), "--grid", "7",
+                     "--out", str(out), "--out-cases", str(out_cases)]) == 2  # layer outside the model
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SMOLLM2 / "prepare.json").exists(), reason="the prepared SmolLM2 is not present")
+def test_smollm2_lga_and_cma_on_counterfact_cases():
+    from goldenlayers.locate.cma import run_cma
+    from goldenlayers.models.load import load_model
+
+    model, tokenizer, layout, _ = load_model(SMOLLM2, device="cpu")
+    cases = [
+        make_case(0, "The mother tongue of Danielle Darrieux is", "Danielle Darrieux", "English", "French"),
+        make_case(3, "Autonomous University of Madrid, which is located in", "Autonomous University of Madrid",
+                  "Sweden", "Spain"),
+        make_case(9, "Toko Yasuda plays the", "Toko Yasuda", "piano", None),
+    ]
+    start = time.perf_counter()
+    lga = run_lga(model, tokenizer, layout, cases, grid=[3, 8, 13, 18, 23, 28])
+    lga_wall = time.perf_counter() - start
+    assert lga.contributions.shape == (3, 30) and np.isfinite(lga.contributions).all()
+    assert lga.golden.layer in (3, 8, 13, 18, 23, 28) and lga.kept.sum() >= 15
+    assert 0 < lga.seconds <= lga_wall
+    start = time.perf_counter()
+    cma = run_cma(model, tokenizer, layout, cases[:2], grid=[3, 8, 13, 18, 23, 28], samples=3)
+    cma_wall = time.perf_counter() - start
+    first = cma.traces[0]
+    assert first.kept and tokenizer.decode([first.clean_token]).strip() == "French"
+    assert 0 < first.p_corrupt < first.p_clean and np.isfinite(first.p_restored).all()
+    assert cma.golden.layer in (3, 8, 13, 18, 23, 28) and 0 < cma.seconds <= cma_wall
+    print(f"SmolLM2: LGA {lga.seconds:.1f} s for 3 cases, CMA {cma.seconds:.1f} s for 2 cases (3 noise samples)")

@@ -1,0 +1,131 @@
+# Aggregate and analysis stage: per-case scores -> layer scores and golden layers (brute force on the proxy
+# split, judged on test) -> locators against brute force and the optimum, LGA vs CMA, transfer, runtime and
+# proxy-size sensitivity. Needs common.smk (MODELS, DATASETS, EDITORS, SPLITS, layers_of) and, for the
+# locator inputs, config lga/cma.enabled. A disabled locator is simply absent from the analysis.
+#
+# config["analysis"] (optional; defaults here): n_boot, repeats, failed (drop|zero), reference_editor.
+
+ANALYSIS = {"n_boot": 2000, "repeats": 50, "failed": "drop", "reference_editor": "r-rome",
+            **config.get("analysis", {})}
+TABLES = "results/tables"
+
+
+def edit_results_of(wildcards):
+    """Every per-layer edit file of one (model, editor, dataset): both splits, the whole layer grid."""
+    return [f"results/edits/{wildcards.model}/{wildcards.editor}/{wildcards.dataset}/{split}/layer{layer}.parquet"
+            for split in SPLITS for layer in layers_of(wildcards.model)]
+
+
+def case_tables():
+    return [f"{TABLES}/cases/{model}/{editor}/{dataset}.parquet"
+            for model in MODELS for editor in EDITORS for dataset in DATASETS]
+
+
+def locator_inputs(kind, per_case=False):
+    """``lga``/``cma`` summary (or per-case) files of every model x dataset; [] if the locator is disabled."""
+    if not config[kind]["enabled"]:
+        return []
+    suffix = "_cases" if per_case else ""
+    return [f"results/locate/{model}/{dataset}/{kind}{suffix}.parquet" for model in MODELS for dataset in DATASETS]
+
+
+rule collect_edits:
+    input:
+        edit_results_of,
+    output:
+        f"{TABLES}/cases/{{model}}/{{editor}}/{{dataset}}.parquet",
+    log:
+        "logs/collect_edits/{model}/{editor}/{dataset}.log",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "goldenlayers collect-edits --inputs {input:q} --output {output:q} > {log:q} 2>&1"
+
+
+rule aggregate:
+    input:
+        case_tables(),
+    output:
+        layer_scores=f"{TABLES}/layer_scores.parquet",
+        golden=f"{TABLES}/golden_layers.parquet",
+        golden_csv=report(f"{TABLES}/golden_layers.csv", caption="../report/golden_layers.rst",
+                          category="Tables", labels={"table": "golden layers (CSV)"}),
+        golden_md=f"{TABLES}/golden_layers.md",
+        golden_tex=f"{TABLES}/golden_layers.tex",
+    params:
+        failed=ANALYSIS["failed"],
+        out_dir=TABLES,
+    log:
+        "logs/aggregate.log",
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    shell:
+        "goldenlayers aggregate --cases {input:q} --out-dir {params.out_dir:q} --failed {params.failed}"
+        " > {log:q} 2>&1"
+
+
+rule analyse:
+    input:
+        cases=case_tables(),
+        golden=rules.aggregate.output.golden,
+        layer_scores=rules.aggregate.output.layer_scores,
+        lga=locator_inputs("lga"),
+        lga_cases=locator_inputs("lga", per_case=True),
+        cma=locator_inputs("cma"),
+        cma_cases=locator_inputs("cma", per_case=True),
+    output:
+        regret=f"{TABLES}/regret.parquet",
+        regret_csv=f"{TABLES}/regret.csv",
+        locators=f"{TABLES}/locators.parquet",
+        locators_csv=report(f"{TABLES}/locators.csv", caption="../report/locators.rst", category="Tables",
+                            labels={"table": "locators vs optimum (CSV)"}),
+        locators_md=f"{TABLES}/locators.md",
+        locators_tex=f"{TABLES}/locators.tex",
+        paired=f"{TABLES}/lga_vs_cma.parquet",
+        paired_csv=report(f"{TABLES}/lga_vs_cma.csv", caption="../report/lga_vs_cma.rst", category="Tables",
+                          labels={"table": "LGA vs CMA (CSV)"}),
+        paired_md=f"{TABLES}/lga_vs_cma.md",
+        paired_tex=f"{TABLES}/lga_vs_cma.tex",
+        transfer=f"{TABLES}/transfer.parquet",
+        transfer_csv=report(f"{TABLES}/transfer.csv", caption="../report/transfer_table.rst", category="Tables",
+                            labels={"table": "cross-dataset transfer (CSV)"}),
+        transfer_md=f"{TABLES}/transfer.md",
+        runtime=f"{TABLES}/runtime.parquet",
+        runtime_csv=report(f"{TABLES}/runtime.csv", caption="../report/runtime.rst", category="Tables",
+                           labels={"table": "runtime and speed-ups (CSV)"}),
+        runtime_md=f"{TABLES}/runtime.md",
+        runtime_tex=f"{TABLES}/runtime.tex",
+        proxy_size=f"{TABLES}/proxy_size.parquet",
+        proxy_size_csv=f"{TABLES}/proxy_size.csv",
+    params:
+        out_dir=TABLES,
+        seed=config["seed"],
+        n_boot=ANALYSIS["n_boot"],
+        repeats=ANALYSIS["repeats"],
+        failed=ANALYSIS["failed"],
+        reference_editor=ANALYSIS["reference_editor"],
+        tukey_k=config["lga"]["tukey_k"],
+        quantile_method=config["lga"]["quantile_method"],
+        num_layers=json.dumps({model: spec["num_layers"] for model, spec in config["models"].items()}),
+    log:
+        "logs/analyse.log",
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "goldenlayers analyse --cases {input.cases:q} --golden {input.golden:q}"
+        " --layer-scores {input.layer_scores:q} --lga {input.lga:q} --lga-cases {input.lga_cases:q}"
+        " --cma {input.cma:q} --cma-cases {input.cma_cases:q}"
+        " --out-dir {params.out_dir:q} --seed {params.seed} --n-boot {params.n_boot} --repeats {params.repeats}"
+        " --failed {params.failed} --reference-editor {params.reference_editor:q}"
+        " --tukey-k {params.tukey_k} --quantile-method {params.quantile_method}"
+        " --num-layers {params.num_layers:q} > {log:q} 2>&1"
+
+
+def table_targets():
+    """Every table of the aggregate and analysis stages (CSV + Markdown; Parquet/LaTeX come along)."""
+    names = ["golden_layers", "locators", "lga_vs_cma", "transfer", "runtime"]
+    return ([f"{TABLES}/{name}.{ext}" for name in names for ext in ("csv", "md")]
+            + [f"{TABLES}/{name}.parquet" for name in ("layer_scores", "regret", "proxy_size")])

@@ -1,0 +1,95 @@
+# Locator stage: LGA (the paper's) and CMA (ROME causal tracing) on each (model, dataset) proxy split.
+#
+# Both score every layer of the model; --grid marks the sweep-grid layers (layers_of(model)) so that
+# is_golden is the argmax over the grid, comparable with brute force, and is_golden_all the argmax over
+# every layer. The benchmark files time the whole job (the runtime analysis uses the `seconds` column,
+# the locator's own compute time after loading, like the per-case seconds of the brute-force edits).
+# config["lga"] = {enabled, params, tukey_k, quantile_method, old_answer};
+# config["cma"] = {enabled, noise_scale, samples, window, max_batch}; the CMA noise seed is config["seed"].
+
+
+def _locate_grid(wildcards):
+    return ",".join(str(layer) for layer in layers_of(wildcards.model))
+
+
+def _locate_common(wildcards, threads):
+    return (f"--model-dir resources/models/{wildcards.model} --grid {_locate_grid(wildcards)}"
+            f" --device {config['device']} --dtype {config['dtype']} --threads {threads}")
+
+
+rule lga:
+    input:
+        model=model_ready,
+        cases="results/data/{dataset}/proxy.parquet",
+    output:
+        scores="results/locate/{model}/{dataset}/lga.parquet",
+        cases="results/locate/{model}/{dataset}/lga_cases.parquet",
+    params:
+        common=lambda w, threads: _locate_common(w, threads),
+        params=config["lga"]["params"],
+        tukey_k=config["lga"]["tukey_k"],
+        quantile_method=config["lga"]["quantile_method"],
+        old_answer=config["lga"]["old_answer"],
+    log:
+        "logs/locate/{model}/{dataset}/lga.log",
+    benchmark:
+        "benchmarks/{model}/{dataset}/lga.tsv"
+    threads: config["threads"]["locate"]
+    resources:
+        gpu=USE_GPU,
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
+    shell:
+        "goldenlayers lga {params.common} --cases {input.cases:q} --dataset {wildcards.dataset:q}"
+        " --params {params.params} --tukey-k {params.tukey_k} --quantile-method {params.quantile_method}"
+        " --old-answer {params.old_answer} --out {output.scores:q} --out-cases {output.cases:q} > {log:q} 2>&1"
+
+
+rule cma:
+    input:
+        model=model_ready,
+        cases="results/data/{dataset}/proxy.parquet",
+    output:
+        scores="results/locate/{model}/{dataset}/cma.parquet",
+        cases="results/locate/{model}/{dataset}/cma_cases.parquet",
+    params:
+        common=lambda w, threads: _locate_common(w, threads),
+        noise_scale=config["cma"]["noise_scale"],
+        samples=config["cma"]["samples"],
+        window=config["cma"]["window"],
+        max_batch=config["cma"].get("max_batch", 64),
+        seed=config["seed"],
+    log:
+        "logs/locate/{model}/{dataset}/cma.log",
+    benchmark:
+        "benchmarks/{model}/{dataset}/cma.tsv"
+    threads: config["threads"]["locate"]
+    resources:
+        gpu=USE_GPU,
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
+    shell:
+        "goldenlayers cma {params.common} --cases {input.cases:q} --dataset {wildcards.dataset:q}"
+        " --noise-scale {params.noise_scale} --samples {params.samples} --window {params.window}"
+        " --max-batch {params.max_batch} --seed {params.seed}"
+        " --out {output.scores:q} --out-cases {output.cases:q} > {log:q} 2>&1"
+
+
+def locate_targets(kinds=("lga", "cma"), per_case=True):
+    """Every locator output for every model x dataset, for the enabled locators (config lga/cma.enabled)."""
+    targets = []
+    for kind in kinds:
+        if not config[kind]["enabled"]:
+            continue
+        for model in MODELS:
+            for dataset in DATASETS:
+                targets.append(f"results/locate/{model}/{dataset}/{kind}.parquet")
+                if per_case:
+                    targets.append(f"results/locate/{model}/{dataset}/{kind}_cases.parquet")
+    return targets
+
+
+def locate_benchmarks():
+    """The benchmark files of the enabled locator jobs (for the runtime table)."""
+    return [f"benchmarks/{model}/{dataset}/{kind}.tsv" for kind in ("lga", "cma") if config[kind]["enabled"]
+            for model in MODELS for dataset in DATASETS]
