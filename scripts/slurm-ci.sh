@@ -176,10 +176,17 @@ MailProg=/bin/true
 NodeName=localhost NodeAddr=127.0.0.1 NodeHostname=localhost CPUs=$cpus RealMemory=$real_mb$gres_line State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
+    # A file-less gpu gres is dropped by slurmd (the node goes INVAL), and slurmd rejects the same file
+    # twice, so each fake GPU gets its own character device with /dev/null's numbers (1:3).
+    mkdir -p "$PREFIX/dev"
+    local dev
     {
         echo "$MARKER"
-        # a file-less gpu gres is dropped by slurmd (node goes INVAL); /dev/null stands in for a device
-        for ((i = 0; i < FAKE_GPUS; i++)); do echo "NodeName=localhost Name=gpu File=/dev/null"; done
+        for ((i = 0; i < FAKE_GPUS; i++)); do
+            dev=$PREFIX/dev/fakegpu$i
+            [[ -c $dev ]] || { rm -f "$dev"; mknod -m 0666 "$dev" c 1 3 2>/dev/null || ln -s /dev/null "$dev"; }
+            echo "NodeName=localhost Name=gpu File=$dev"
+        done
     } >"$CONF_DIR/gres.conf.tmp"
     mv "$CONF_DIR/slurm.conf.tmp" "$CONF_DIR/slurm.conf"
     mv "$CONF_DIR/gres.conf.tmp" "$CONF_DIR/gres.conf"
@@ -206,8 +213,15 @@ cluster_ok() {
 }
 
 wait_idle() {
-    local i st=""
+    local i d st=""
     for i in $(seq 1 150); do   # 30 s
+        for d in "${DAEMONS[@]}"; do
+            running "$d" || {
+                say "$d exited; last lines of its log:"
+                tail -n 15 "$LOG/$d.stdout" >&2 2>/dev/null || true
+                return 1
+            }
+        done
         st=$(node_state)
         case $st in
             idle|mixed|allocated) return 0 ;;

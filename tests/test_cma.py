@@ -170,6 +170,7 @@ def test_cases_the_clean_model_gets_wrong_are_skipped_and_counted():
     clean_token = int(clean[0].argmax())
     qa = encode_qa(tokenizer, prompt, "French")
     wrong = qa.ids[qa.n_query] != clean_token
+    assert wrong  # the seeded tiny model does not predict " French"'s first token (a space byte)
     cases = [make_case("known", prompt, "Danielle Darrieux", None),
              make_case("old", prompt, "Danielle Darrieux", "French")]
     result = run_cma(model, tokenizer, layout, cases, samples=2, window=2)
@@ -177,14 +178,16 @@ def test_cases_the_clean_model_gets_wrong_are_skipped_and_counted():
     assert result.n_skipped == int(wrong)
     per_case = result.case_frame(tokenizer)
     skipped = per_case[per_case["case_id"] == "old"]
-    if wrong:
-        assert skipped["p_restored"].isna().all() and (~skipped["kept"]).all()
-        assert skipped["skip_reason"].notna().all() and skipped["p_clean"].notna().all()
-        kept = per_case[per_case["case_id"] == "known"].set_index("layer")["p_restored"]
-        assert np.allclose(kept.to_numpy(), result.mean_effect)  # the mean is over kept cases only
+    assert skipped["p_restored"].isna().all() and (~skipped["kept"]).all()
+    assert skipped["skip_reason"].notna().all() and skipped["p_clean"].notna().all()
+    assert (skipped["expected_token_id"] == qa.ids[qa.n_query]).all()
+    kept = per_case[per_case["case_id"] == "known"].set_index("layer")["p_restored"]
+    assert np.allclose(kept.to_numpy(), result.mean_effect)  # the mean is over kept cases only
+    frame = result.layer_frame("tiny", "zsre")
+    assert (frame["n_skipped"] == 1).all() and (frame["n_kept"] == 1).all() and (frame["n_cases"] == 2).all()
     all_wrong = run_cma(model, tokenizer, layout, [cases[1]], samples=2, window=2)
-    if wrong:
-        assert np.isnan(all_wrong.mean_effect).all() and all_wrong.golden.layer is None
+    assert np.isnan(all_wrong.mean_effect).all() and all_wrong.golden.layer is None
+    assert not all_wrong.layer_frame("tiny", "zsre")["is_golden"].any()
 
 
 def test_cli_writes_the_contract(tmp_path):

@@ -52,7 +52,7 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
         key = _key_path(path + extra[:1])
         hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
         return key, f"unknown key{hint}"
-    if error.validator == "propertyNames":
+    if "propertyNames" in error.schema_path:
         bad = error.instance
         return _key_path(path + [bad]), f"unknown name {bad!r}: {error.message}"
     if error.validator == "required":

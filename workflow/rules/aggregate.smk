@@ -5,6 +5,8 @@
 #
 # config["analysis"] (optional; defaults here): n_boot, repeats, failed (drop|zero), reference_editor.
 
+import os
+
 ANALYSIS = {"n_boot": 2000, "repeats": 50, "failed": "drop", "reference_editor": "r-rome",
             **config.get("analysis", {})}
 TABLES = "results/tables"
@@ -55,7 +57,7 @@ rule aggregate:
         golden_tex=f"{TABLES}/golden_layers.tex",
     params:
         failed=ANALYSIS["failed"],
-        out_dir=TABLES,
+        out_dir=lambda w, output: os.path.dirname(output.golden),
     log:
         "logs/aggregate.log",
     resources:
@@ -100,7 +102,7 @@ rule analyse:
         proxy_size=f"{TABLES}/proxy_size.parquet",
         proxy_size_csv=f"{TABLES}/proxy_size.csv",
     params:
-        out_dir=TABLES,
+        out_dir=lambda w, output: os.path.dirname(output.regret),
         seed=config["seed"],
         n_boot=ANALYSIS["n_boot"],
         repeats=ANALYSIS["repeats"],

@@ -13,11 +13,19 @@ SPECIALS = ["<|endoftext|>", "<pad>"]
 
 
 def byte_tokenizer() -> PreTrainedTokenizerFast:
-    """A byte-level BPE tokenizer with no merges: 256 byte tokens plus two specials."""
+    """A byte-level BPE tokenizer: 256 byte tokens, one merge per space + ASCII letter, two specials.
+
+    The merges make " X" a single token, so a one-token target exists for every letter.
+    """
     vocab = {char: index for index, char in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
+    space = "\u0120"  # how ByteLevel writes a leading space
+    letters = [chr(c) for c in range(ord("A"), ord("Z") + 1)] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    merges = [(space, letter) for letter in letters]
+    for left, right in merges:
+        vocab[left + right] = len(vocab)
     for special in SPECIALS:
         vocab[special] = len(vocab)
-    core = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    core = Tokenizer(models.BPE(vocab=vocab, merges=merges))
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
     return PreTrainedTokenizerFast(
@@ -27,7 +35,9 @@ def byte_tokenizer() -> PreTrainedTokenizerFast:
 
 def tiny_config(family: str, num_layers: int, vocab_size: int):
     """A small config of ``family`` (gpt2, llama, gemma3) with ``num_layers`` blocks."""
-    common = dict(vocab_size=vocab_size, bos_token_id=vocab_size - 2, eos_token_id=vocab_size - 2)
+    # A wider initialisation than the default 0.02 gives the random model peaked next-token distributions,
+    # so edits and causal traces have something to move.
+    common = dict(vocab_size=vocab_size, bos_token_id=vocab_size - 2, eos_token_id=vocab_size - 2, initializer_range=0.1)
     if family == "gpt2":
         from transformers import GPT2Config
 

@@ -72,7 +72,7 @@ def empty_figure(message: str, title: str | None = None):
     return fig
 
 
-def save_figure(fig, stem: str | os.PathLike) -> list[Path]:
+def save_figure(fig, stem: str | os.PathLike, dpi: int | None = None) -> list[Path]:
     """Write ``<stem>.pdf`` and ``<stem>.png`` (each via a temporary file and rename); close the figure."""
     stem = Path(stem)
     paths = []
@@ -80,7 +80,7 @@ def save_figure(fig, stem: str | os.PathLike) -> list[Path]:
     for fmt in ("pdf", "png"):
         path = stem.with_name(f"{stem.name}.{fmt}")
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, bbox_inches="tight", metadata=metadata[fmt])
+            fig.savefig(tmp, format=fmt, bbox_inches="tight", metadata=metadata[fmt], **({"dpi": dpi} if dpi else {}))
         paths.append(path)
     plt.close(fig)
     return paths

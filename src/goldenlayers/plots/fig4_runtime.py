@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from ._style import LOCATOR_COLORS, dataset_label, empty_figure, setup
 
@@ -57,9 +57,17 @@ def draw(tables, model: str):
     else:
         ax_tok.text(0.5, 0.5, "mean query length not recorded\n(no LGA/CMA output)", transform=ax_tok.transAxes,
                     ha="center", va="center", fontsize=9, color="grey")
+        ax_tok.set_xticks([])
+        ax_tok.set_yticks([])
     ax_tok.set_xlabel("mean query length (tokens)")
     ax_tok.set_ylabel("seconds")
-    ax_tok.set_yscale("log")
+    values = sel[[s[0] for s in series]].to_numpy(dtype="float64")
+    values = values[np.isfinite(values) & (values > 0)]
+    log_scale = values.size > 0 and values.max() / values.min() > 20  # log only when the methods differ a lot
+    if log_scale and by_tokens["mean_query_tokens"].notna().any():
+        ax_tok.set_yscale("log")
+    elif by_tokens["mean_query_tokens"].notna().any():
+        ax_tok.set_ylim(bottom=0)
     ax_tok.set_title("vs query length")
 
     n_max = int(sel["n_proxy"].max()) if sel["n_proxy"].notna().any() else 1
@@ -72,9 +80,13 @@ def draw(tables, model: str):
             ax_size.plot(sizes, per_case * sizes, linestyle=style, color=color, label=label, linewidth=1.2)
     ax_size.set_xlabel("proxy size (cases)")
     ax_size.set_ylabel("seconds")
-    ax_size.set_yscale("log")
+    if log_scale:
+        ax_size.set_yscale("log")
+    else:
+        ax_size.set_ylim(bottom=0)
+    ax_size.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_size.set_title("vs proxy size (points: measured; lines: per-case cost x size)", fontsize=9)
-    for ax in (ax_tok, ax_size):
+    for ax in (ax_tok, ax_size) if log_scale else ():
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.yaxis.set_minor_formatter(NullFormatter())
     handles, labels = ax_tok.get_legend_handles_labels()

@@ -1,0 +1,59 @@
+"""The config is validated at start-up; a wrong key or value fails with a message naming it."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from goldenlayers.config import layer_grid, load_config, validate_config
+from goldenlayers.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def base():
+    return yaml.safe_load((REPO / "config/config.yaml").read_text())
+
+
+def test_shipped_configs_validate_and_fill_defaults():
+    for name in ("config.yaml", "tiny.yaml", "paper.yaml"):
+        config = load_config(REPO / "config" / name)
+        assert config["lga"]["tukey_k"] == 1.0
+        assert config["split"]["proxy_fraction"] == 0.1
+    paper = load_config(REPO / "config/paper.yaml")
+    assert [len(layer_grid(paper, m)) for m in paper["models"]] == [48, 32, 48]
+
+
+@pytest.mark.parametrize(
+    "mutate, key, words",
+    [
+        (lambda c: c["split"].update(proxy_sise=3), "split.proxy_sise", "unknown key"),
+        (lambda c: c.update(edtors=["rome"]), "edtors", "unknown key"),
+        (lambda c: c["split"].update(proxy_size="three"), "split.proxy_size", "not of type"),
+        (lambda c: c.update(editors=["rome", "grace"]), "editors.1", "grace"),
+        (lambda c: c["datasets"].update(mquake={}), "datasets.mquake", "unknown name"),
+        (lambda c: c["models"]["smollm2-135m"].update(family="mistral"), "models.smollm2-135m.family", "mistral"),
+        (lambda c: c["models"]["smollm2-135m"].pop("gguf_file"), "models.smollm2-135m.gguf_file", "need"),
+        (lambda c: c.update(layers=[3, 30]), "layers", "outside model"),
+        (lambda c: c.update(device="tpu"), "device", "tpu"),
+    ],
+)
+def test_wrong_config_fails_naming_the_key(base, mutate, key, words):
+    config = copy.deepcopy(base)
+    mutate(config)
+    with pytest.raises(ConfigError) as err:
+        validate_config(config, source="config/config.yaml")
+    message = str(err.value)
+    assert f"field '{key}'" in message and words in message and "config/config.yaml" in message
+
+
+def test_layer_grid_forms(base):
+    config = validate_config(copy.deepcopy(base))
+    config["layers"] = {"start": 2, "step": 7}
+    assert layer_grid(config, "smollm2-135m") == [2, 9, 16, 23]
+    config["layers"] = "all"
+    assert layer_grid(config, "smollm2-135m") == list(range(30))

@@ -1,0 +1,141 @@
+"""CI dry-runs of the DAG: the paper's job counts follow from its config, and `snakemake --lint` is clean.
+
+Nothing here runs a job: `snakemake -n` on a copy of the workflow in a temporary directory, so the
+repository's own results/ and .snakemake/ are never read or written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+WORKFLOW_PARTS = ["Snakefile", "workflow", "config", "data", "src", "profiles"]
+SPLITS = 2  # proxy and test
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (REPO / "Snakefile").exists() or not (REPO / "config" / "paper.yaml").exists(),
+                       reason="the workflow (Snakefile, config/paper.yaml) is not there yet"),
+]
+
+
+def copy_workflow(dst: Path) -> Path:
+    """The workflow's sources (not results/ or resources/) in dst; the package code too, so that rules that
+    name plot modules as inputs see the copy when PYTHONPATH points at dst/src."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for part in WORKFLOW_PARTS:
+        src = REPO / part
+        if src.is_dir():
+            shutil.copytree(src, dst / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        elif src.exists():
+            shutil.copy2(src, dst / part)
+    return dst
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run Snakemake in workdir (always under `timeout -k`, a stuck Snakemake can ignore SIGTERM)."""
+    env = {**os.environ, "PYTHONPATH": str(workdir / "src")}
+    cmd = ["timeout", "-k", "10", str(timeout), *SNAKEMAKE, *args]
+    return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
+
+
+def job_stats(text: str) -> dict[str, int]:
+    """The "Job stats" table Snakemake prints for a dry run: rule -> number of jobs (without `total`)."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == "Job stats:"), None)
+    if start is None:
+        return {}
+    counts = {}
+    for line in lines[start + 3:]:  # "Job stats:", "job  count", "----  -----"
+        match = re.fullmatch(r"(\S+)\s+(\d+)", line.strip())
+        if not match:
+            break
+        counts[match[1]] = int(match[2])
+    counts.pop("total", None)
+    return counts
+
+
+def layer_count(layers, num_layers: int) -> int:
+    """How many layers the config's grid gives for a model (mirrors the schema: list, "all" or a range)."""
+    if layers == "all":
+        return num_layers
+    if isinstance(layers, list):
+        return len(layers)
+    if isinstance(layers, dict):
+        return len(range(layers.get("start", 0), layers.get("stop", num_layers), layers.get("step", 1)))
+    raise ValueError(f"unknown layer grid {layers!r}")
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return copy_workflow(tmp_path_factory.mktemp("dag") / "wf")
+
+
+@pytest.fixture(scope="module")
+def paper() -> dict:
+    return yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def paper_counts(workdir) -> dict[str, int]:
+    result = snakemake(workdir, "-n", "--quiet", "rules", "--configfile", "config/paper.yaml", timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    counts = job_stats(result.stdout + "\n" + result.stderr)
+    assert counts, f"no job table in the dry run:\n{result.stdout[-2000:]}"
+    return counts
+
+
+def test_paper_models_have_the_papers_depth(paper):
+    depths = {spec.get("hub_id", name): spec["num_layers"] for name, spec in paper["models"].items()}
+    assert sorted(depths.values()) == [32, 48, 48], depths
+    assert paper["layers"] == "all"
+
+
+def test_paper_edit_jobs(paper, paper_counts):
+    """models x editors x datasets x splits x layers (GPT-2 XL 48, LLaMA2-7B 32, Gemma3-12B 48)."""
+    layers = sum(layer_count(paper.get("layers", "all"), spec["num_layers"]) for spec in paper["models"].values())
+    expected = layers * len(paper["editors"]) * len(paper["datasets"]) * SPLITS
+    assert expected == (48 + 32 + 48) * 4 * 5 * 2 == 5120
+    assert paper_counts["edit"] == expected, paper_counts
+
+
+def test_paper_per_dataset_and_per_model_jobs(paper, paper_counts):
+    n_models, n_datasets, n_editors = len(paper["models"]), len(paper["datasets"]), len(paper["editors"])
+    expected = {
+        "prepare_model": n_models,
+        "load_dataset": n_datasets,
+        "split_dataset": n_datasets,
+        "fetch_dataset": sum(1 for d in paper["datasets"].values() if (d or {}).get("source") == "download"),
+        "collect_edits": n_models * n_editors * n_datasets,
+        "aggregate": 1,
+        "analyse": 1,
+        "publish": 1,
+    }
+    for kind in ("lga", "cma"):
+        if (paper.get(kind) or {}).get("enabled", True):
+            expected[kind] = n_models * n_datasets
+    # rules of this list that the DAG has must have exactly these counts; edit/lga/cma/prepare must exist
+    for rule in ("prepare_model", "load_dataset", "lga", "cma"):
+        if rule in expected:
+            assert rule in paper_counts, f"no {rule} jobs in the paper DAG: {paper_counts}"
+    wrong = {rule: (paper_counts[rule], n) for rule, n in expected.items()
+             if rule in paper_counts and paper_counts[rule] != n}
+    assert not wrong, f"(found, expected) per rule: {wrong}"
+
+
+@pytest.mark.parametrize("configfile", ["config/tiny.yaml", "config/paper.yaml"])
+def test_lint_is_clean(workdir, configfile):
+    if not (workdir / configfile).exists():
+        pytest.skip(f"{configfile} is not there yet")
+    result = snakemake(workdir, "--lint", "--configfile", configfile, timeout=600)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0 and "Lints for" not in output, output[-4000:]
