@@ -28,7 +28,7 @@ HPARAMS = {
     "clamp_norm_factor": 4, "kl_factor": 0.0625, "v_loss_threshold": 0.05, "mom2_update_weight": "0.05*d",
     "emmet_lambda": 0.1, "update_norm_lambda": 0, "window": 3, "align": "end",
 }
-REQUEST = EditRequest("Danielle Darrieux speaks", "Danielle Darrieux", "Xq")
+REQUEST = EditRequest("Speaking of Danielle Darrieux", "Danielle Darrieux", "Xq")
 
 
 @pytest.fixture(scope="module", params=["gpt2", "llama", "gemma3"])

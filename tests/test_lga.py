@@ -136,8 +136,14 @@ def test_old_answer_modes_and_greedy_length():
     assert greedy.source == "greedy"
     budget = encode_qa(tokenizer, case.prompt, case.target_new).n_answer
     assert greedy.text == greedy_continuation(model, tokenizer, case.prompt, budget)
-    # the byte tokenizer: one token per byte, so the greedy text has at most `budget` bytes
-    assert len(greedy.text.encode()) <= budget and "\n" not in greedy.text
+    # reference: argmax of the full model's logits, `budget` steps (the tiny model emits no EOS/newline here)
+    ids, produced = tokenizer(case.prompt).input_ids, []
+    with torch.no_grad():
+        for _ in range(budget):
+            produced.append(int(model(input_ids=torch.tensor([ids + produced])).logits[0, -1].argmax()))
+    assert greedy.text == tokenizer.decode(produced, skip_special_tokens=True).strip() != ""
+    # one fewer token allowed: a shorter text
+    assert len(greedy_continuation(model, tokenizer, case.prompt, budget - 1)) < len(greedy.text)
 
 
 def test_cli_writes_the_contract(tmp_path):

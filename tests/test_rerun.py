@@ -1,0 +1,242 @@
+"""Rerun semantics on the tiny config, checked from Snakemake's own job listing.
+
+One complete local run of a copy of the workflow (temporary directory; PYTHONPATH points at the copy's
+src/, so the figure rules' plot-module inputs are the copy's files). Then, each from that complete state:
+
+(a) changing one editor's hyperparameter reruns exactly that editor's edit jobs and what depends on them;
+(b) changing one figure module's code reruns only that figure and what bundles it;
+(c) adding a dataset runs only the new dataset's jobs and the aggregates that depend on them;
+(d) changing nothing (or a bare `touch`, same content) reruns nothing.
+
+"Exactly" is checked against the DAG itself: a dry run with --forceall lists every job with its input and output
+files, which gives the downstream closure of the changed jobs; the plain dry run (`snakemake -n`) lists
+the jobs Snakemake would run. The two sets of output files must be equal. Every change is undone after
+its dry run, and dry runs change nothing, so the cases are independent.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+WORKFLOW_PARTS = ["Snakefile", "workflow", "config", "data", "src", "profiles"]
+TINY = "config/tiny.yaml"
+RUN_TIMEOUT = 1500
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (REPO / "Snakefile").exists() or not (REPO / TINY).exists(),
+                       reason="the workflow (Snakefile, config/tiny.yaml) is not there yet"),
+]
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def copy_workflow(dst: Path) -> Path:
+    dst.mkdir(parents=True, exist_ok=True)
+    for part in WORKFLOW_PARTS:
+        src = REPO / part
+        if src.is_dir():
+            shutil.copytree(src, dst / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        elif src.exists():
+            shutil.copy2(src, dst / part)
+    return dst
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Snakemake in workdir with the copy's package first on the path, always under `timeout -k`.
+    --replace-workflow-config: the --configfile replaces the Snakefile's default config instead of being
+    merged into it (a merge would add the default's model and datasets to the tiny DAG)."""
+    env = {**os.environ, "PYTHONPATH": str(workdir / "src")}
+    cmd = ["timeout", "-k", "10", str(timeout), *SNAKEMAKE, "--replace-workflow-config", *args]
+    return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
+
+
+def planned_jobs(workdir: Path, configfile: str = TINY, *extra: str) -> list[dict]:
+    """The jobs of a dry run, as Snakemake lists them: rule, wildcards, input, output, reason."""
+    result = snakemake(workdir, "-n", "--configfile", configfile, *extra)
+    text = result.stdout + "\n" + result.stderr
+    assert result.returncode == 0, text[-4000:]
+    jobs, job = [], None
+    for line in text.splitlines():
+        if not line.startswith(" "):
+            header = re.fullmatch(r"(?:local)?rule (\S+):", line.strip())
+            job = {"rule": header[1], "wildcards": {}, "input": [], "output": [], "reason": ""} if header else None
+            if job:
+                jobs.append(job)
+            continue
+        if job is None:
+            continue
+        key, _, value = line.strip().partition(": ")
+        if key in ("input", "output"):
+            job[key] = [path for path in value.split(", ") if path]
+        elif key == "wildcards":
+            job["wildcards"] = dict(item.split("=", 1) for item in value.split(", ") if "=" in item)
+        elif key == "reason":
+            job["reason"] = value
+    if "Nothing to be done" in text:
+        assert not jobs, f"'Nothing to be done' but jobs were listed: {jobs}"
+    return jobs
+
+
+def planned_outputs(jobs: list[dict]) -> set[str]:
+    return {path for job in jobs for path in job["output"]}
+
+
+def file_graph(workdir: Path, configfile: str = TINY) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """The whole DAG of the config as it is now (a dry run with --forceall lists every job with its input
+    and output files): output file -> rule, and file -> the outputs of the jobs that take it as input."""
+    rule_of, consumers = {}, defaultdict(set)
+    for job in planned_jobs(workdir, configfile, "--forceall"):
+        for out in job["output"]:
+            rule_of[out] = job["rule"]
+            for path in job["input"]:
+                consumers[path].add(out)
+    return rule_of, consumers
+
+
+def downstream(start: set[str], consumers: dict[str, set[str]]) -> set[str]:
+    """start and every output that (transitively) takes one of them as input."""
+    seen, todo = set(start), list(start)
+    while todo:
+        for nxt in consumers.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def describe(jobs: list[dict]) -> str:
+    return "\n".join(f"  {job['rule']} {job['wildcards']} <- {job['reason']}" for job in jobs)
+
+
+def assert_same(planned: set[str], expected: set[str], jobs: list[dict]):
+    extra, missing = sorted(planned - expected), sorted(expected - planned)
+    assert not extra and not missing, (
+        f"rerun set differs from the expected one\n unexpected: {extra[:20]}\n missing: {missing[:20]}\n"
+        f"jobs Snakemake planned:\n{describe(jobs)}")
+
+
+# ---------------------------------------------------------------------------------------------- fixture
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory) -> Path:
+    """A copy of the workflow after a complete run of the tiny config (local executor, 2 cores)."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("rerun") / "wf")
+    result = snakemake(workdir, "--configfile", TINY, "--cores", "2", timeout=RUN_TIMEOUT)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    assert planned_jobs(workdir) == [], "the complete run left jobs to do"
+    return workdir
+
+
+@pytest.fixture()
+def tiny(done) -> dict:
+    return yaml.safe_load((done / TINY).read_text())
+
+
+def write_config(workdir: Path, name: str, config: dict) -> str:
+    path = f"config/{name}.yaml"
+    (workdir / path).write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- cases
+
+
+def test_d_nothing_changed_reruns_nothing(done):
+    assert planned_jobs(done) == []
+
+
+def test_d_bare_touch_reruns_nothing(done):
+    """Snakemake 9 reruns on changed content, not on a newer mtime alone."""
+    touched = [p for p in (done / "config" / "hparams").rglob("*.yaml")] + [done / "src/goldenlayers/plots/_style.py"]
+    for path in touched:
+        os.utime(path)
+    assert planned_jobs(done) == []
+
+
+def test_a_editor_hyperparameter_reruns_that_editor_only(done, tiny):
+    editor = tiny["editors"][-1]
+    others = [e for e in tiny["editors"] if e != editor]
+    changed = copy.deepcopy(tiny)
+    overrides = changed.setdefault("editor_overrides", {}).setdefault(editor, {})
+    overrides["v_num_grad_steps"] = int(overrides.get("v_num_grad_steps", 4)) + 1
+    configfile = write_config(done, "tiny-a", changed)
+
+    rule_of, consumers = file_graph(done, configfile)
+    edits = {path for path, rule in rule_of.items() if rule == "edit" and f"/{editor}/" in path}
+    assert edits, f"no edit outputs of {editor} in the summary"
+    jobs = planned_jobs(done, configfile)
+    assert {job["rule"] for job in jobs} >= {"edit"}
+    assert not [job for job in jobs if job["rule"] == "edit" and job["wildcards"]["editor"] in others]
+    assert_same(planned_outputs(jobs), downstream(edits, consumers), jobs)
+
+
+def test_a_editor_hparams_file_reruns_that_editor_only(done, tiny):
+    """The same through the editor's hparams file (an input of its edit jobs)."""
+    editor = tiny["editors"][-1]
+    files = sorted((done / "config" / "hparams" / editor).glob("*.yaml"))
+    assert files, f"no hparams files for {editor}"
+    saved = {path: path.read_text() for path in files}
+    try:
+        for path in files:
+            path.write_text(saved[path] + "\n# changed by test_rerun\n")
+        rule_of, consumers = file_graph(done)
+        edits = {path for path, rule in rule_of.items() if rule == "edit" and f"/{editor}/" in path}
+        jobs = planned_jobs(done)
+        assert_same(planned_outputs(jobs), downstream(edits, consumers), jobs)
+    finally:
+        for path, text in saved.items():
+            path.write_text(text)
+
+
+def test_b_figure_code_reruns_that_figure_only(done):
+    rule_of, consumers = file_graph(done)
+    figure_rules = sorted({rule for rule in rule_of.values() if rule.startswith("fig")})
+    assert figure_rules, "no figure rules in the DAG"
+    rule = "fig4_runtime" if "fig4_runtime" in figure_rules else figure_rules[0]
+    module = done / "src" / "goldenlayers" / "plots" / f"{rule.removeprefix('fig_')}.py"
+    assert module.exists(), f"{module} (the plot module of {rule}) is missing"
+    saved = module.read_text()
+    try:
+        module.write_text(saved + "\n# changed by test_rerun\n")
+        figures = {path for path, r in rule_of.items() if r == rule}
+        jobs = planned_jobs(done)
+        assert {job["rule"] for job in jobs if job["rule"].startswith("fig")} == {rule}, describe(jobs)
+        assert_same(planned_outputs(jobs), downstream(figures, consumers), jobs)
+    finally:
+        module.write_text(saved)
+    assert planned_jobs(done) == []
+
+
+def test_c_new_dataset_runs_its_jobs_and_the_aggregates(done, tiny):
+    shipped = ["counterfact", "zsre", "wikibio", "wiki_counterfact", "wiki_recent"]
+    new = next(d for d in shipped if d not in tiny["datasets"])
+    changed = copy.deepcopy(tiny)
+    changed["datasets"][new] = {"source": "sample"}
+    configfile = write_config(done, "tiny-c", changed)
+
+    jobs = planned_jobs(done, configfile)
+    rule_of, consumers = file_graph(done, configfile)
+    own = {path for job in jobs if job["wildcards"].get("dataset") == new for path in job["output"]}
+    assert any(job["rule"] == "edit" for job in jobs if job["wildcards"].get("dataset") == new)
+    old = [job for job in jobs if job["wildcards"].get("dataset") not in (None, new)]
+    assert not old, f"jobs of the old datasets rerun:\n{describe(old)}"
+    # model-level jobs (preparation, statistics, context prefixes) do not depend on the datasets
+    model_level = {"prepare_model", "layer_stats", "context_prefixes", "fetch_corpus"}
+    assert not [job for job in jobs if job["rule"] in model_level], describe(jobs)
+    assert_same(planned_outputs(jobs), downstream(own, consumers), jobs)
+    assert {"aggregate", "analyse"} <= {job["rule"] for job in jobs}
