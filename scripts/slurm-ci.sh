@@ -17,6 +17,8 @@
 #   SLURM_CI_PORT_BASE  slurmctld port; slurmd uses base+1            (default 6817)
 #   SLURM_CI_NO_INSTALL set to 1 to fail instead of running apt-get
 #
+# Exit status: 0 ok, 1 error, 2 usage, 3 the Debian packages are missing and cannot be installed.
+#
 # Why /etc/slurm: the jobstep executor that runs inside each job removes SLURM_CONF from the environment
 # before it calls srun, so srun only finds the compiled-in default location. A config elsewhere makes
 # every job fail with "srun: fatal: Could not establish a configuration source".
@@ -101,13 +103,14 @@ install_packages() {
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
     ((${#missing[@]})) || return 0
-    [[ ${SLURM_CI_NO_INSTALL:-0} == 1 ]] && die "missing packages: ${missing[*]} (SLURM_CI_NO_INSTALL=1)"
-    command -v apt-get >/dev/null || die "missing packages ${missing[*]} and no apt-get"
+    # exit status 3: the packages are missing and cannot be installed here (tests skip on it)
+    [[ ${SLURM_CI_NO_INSTALL:-0} == 1 ]] && { say "error: missing packages: ${missing[*]} (SLURM_CI_NO_INSTALL=1)"; exit 3; }
+    command -v apt-get >/dev/null || { say "error: missing packages ${missing[*]} and no apt-get"; exit 3; }
     say "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >"$LOG/apt.log" 2>&1 || { tail -n 20 "$LOG/apt.log" >&2; die "apt-get update failed"; }
+    apt-get update -qq >"$LOG/apt.log" 2>&1 || { tail -n 20 "$LOG/apt.log" >&2; say "error: apt-get update failed"; exit 3; }
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$LOG/apt.log" 2>&1 \
-        || { tail -n 20 "$LOG/apt.log" >&2; die "apt-get install failed"; }
+        || { tail -n 20 "$LOG/apt.log" >&2; say "error: apt-get install failed"; exit 3; }
 }
 
 # ---------------------------------------------------------------- config
@@ -159,9 +162,9 @@ DefMemPerCPU=500
 # trust the node line below whatever the hardware reports (socket/core layout)
 SlurmdParameters=config_overrides
 ReturnToService=2
-# finished jobs stay visible to squeue for 10 min: the plugin's squeue status mode requires
+# finished jobs stay visible to squeue for an hour (tests read them back): the plugin's squeue status mode requires
 # MinJobAge >= 3 * slurm-init-seconds-before-status-checks, else it silently falls back to sacct
-MinJobAge=600
+MinJobAge=3600
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
 SlurmdTimeout=300
 InactiveLimit=0

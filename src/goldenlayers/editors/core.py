@@ -135,21 +135,34 @@ def keys_over_templates(ctx: EditContext, request: EditRequest, layer: int) -> t
     return projection_io_at(ctx, layer, texts, positions)
 
 
-def optimize_target(ctx: EditContext, request: EditRequest, module: nn.Module) -> TargetValue:
-    """Optimise a shift of ``module``'s output at the subject's last token (ROME's ``v*`` / MEMIT's ``z``).
+@dataclass
+class ValueProblem:
+    """The batch the value optimisation runs on, in token ids and positions (path independent).
 
-    Loss = mean over prefixed prompts of the mean NLL of the target tokens (teacher forced)
-         + kl_factor * KL(original || edited) of the next-token distribution at the subject's last token of
-           "{subject} is a"
-         + v_weight_decay * ||delta|| / ||target_init||^2.
-    Adam with ``v_lr`` for at most ``v_num_grad_steps`` steps, stopping once the loss is below
-    ``v_loss_threshold``; after each step delta is clamped to ``clamp_norm_factor * ||target_init||``.
-    Logits are computed only at the positions the loss reads.
+    Rows 0..n_rewrite-1 are the prefixed prompts followed by the target tokens but the last (teacher forcing),
+    the last row is "{subject} is a" (the KL prompt). ``lookups[row]`` is where the shift is added,
+    ``target_pos[i]`` the position whose logits predict ``target_tok[i]`` of row ``target_rows[i]``.
     """
+
+    sequences: list[tuple[int, ...]]
+    lookups: list[int]
+    target_rows: list[int]
+    target_pos: list[int]
+    target_tok: list[int]
+    n_target: int
+
+    @property
+    def n_rewrite(self) -> int:
+        return len(self.sequences) - 1
+
+    @property
+    def kl_row(self) -> int:
+        return len(self.sequences) - 1
+
+
+def value_problem(ctx: EditContext, request: EditRequest) -> ValueProblem:
     hp, tok = ctx.hparams, ctx.tokenizer
     target_ids = target_token_ids(tok, request.target_new)
-    n_target = len(target_ids)
-
     sequences, lookups, target_rows, target_pos, target_tok = [], [], [], [], []
     for row, template in enumerate(ctx.templates):
         prompt_template = template.replace("{}", request.prompt_template, 1)
@@ -161,29 +174,41 @@ def optimize_target(ctx: EditContext, request: EditRequest, module: nn.Module) -
             target_pos.append(len(prompt_ids) - 1 + offset)
             target_tok.append(token)
     kl_template = "{} is a"
-    kl_row = len(sequences)
     sequences.append(tuple(tok(fill(kl_template, request.subject)).input_ids))
     lookups.append(subject_last_index(tok, kl_template, request.subject, hp["fact_token"]))
+    return ValueProblem(sequences, lookups, target_rows, target_pos, target_tok, len(target_ids))
 
+
+def run_value_optimisation(
+    ctx: EditContext,
+    problem: ValueProblem,
+    module: nn.Module,
+    shift_positions: torch.Tensor,
+    read_logits: Callable[[], torch.Tensor],
+) -> TargetValue:
+    """The optimisation loop shared by every compute path (so the paths differ only in how logits are made).
+
+    ``read_logits()`` runs the model with the shift hook on ``module`` active and returns the logits at the
+    target positions (in ``problem.target_*`` order) followed by the KL row's logits at its lookup;
+    ``shift_positions[row]`` is where, in the batch layout that path feeds the model, each row's lookup sits.
+    """
+    hp = ctx.hparams
     device = ctx.device
-    ids, mask = pad_batch(sequences, tok.pad_token_id, device)
-    rows_all = torch.arange(len(sequences), device=device)
-    lookup_t = torch.tensor(lookups, device=device)
-    target_rows_t = torch.tensor(target_rows, device=device)
-    target_pos_t = torch.tensor(target_pos, device=device)
-    target_tok_t = torch.tensor(target_tok, device=device)
-    n_rewrite = len(ctx.templates)
+    rows_all = torch.arange(len(problem.sequences), device=device)
+    target_rows_t = torch.tensor(problem.target_rows, device=device)
+    target_tok_t = torch.tensor(problem.target_tok, device=device)
+    n_rewrite, n_target = problem.n_rewrite, problem.n_target
+    first_position = int(shift_positions[0])
 
-    hidden_size = ctx.layout.hidden_size
-    delta = torch.zeros(hidden_size, device=device, dtype=torch.float32, requires_grad=True)
+    delta = torch.zeros(ctx.layout.hidden_size, device=device, dtype=torch.float32, requires_grad=True)
     state: dict[str, torch.Tensor] = {}
 
     def hook(_module, _inputs, output):
         hidden = _hidden(output)
         if "target_init" not in state:
-            state["target_init"] = hidden[0, lookups[0]].detach().float().clone()
+            state["target_init"] = hidden[0, first_position].detach().float().clone()
         shift = torch.zeros_like(hidden)
-        shift[rows_all, lookup_t] = delta.to(hidden.dtype)
+        shift[rows_all, shift_positions] = delta.to(hidden.dtype)
         return _with_hidden(output, hidden + shift)
 
     optimizer = torch.optim.Adam([delta], lr=hp["v_lr"])
@@ -193,9 +218,7 @@ def optimize_target(ctx: EditContext, request: EditRequest, module: nn.Module) -
     try:
         for step in range(hp["v_num_grad_steps"]):
             optimizer.zero_grad()
-            hidden = ctx.model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
-            picked = torch.cat([hidden[target_rows_t, target_pos_t], hidden[kl_row, lookups[kl_row]].unsqueeze(0)])
-            log_probs = torch.log_softmax(output_logits(ctx.model, picked).float(), dim=-1)
+            log_probs = torch.log_softmax(read_logits().float(), dim=-1)
             token_lp = log_probs[:-1].gather(1, target_tok_t.unsqueeze(1)).squeeze(1)
             nll_each = -torch.zeros(n_rewrite, device=device).index_add(0, target_rows_t, token_lp) / n_target
             nll = nll_each.mean()
@@ -218,6 +241,67 @@ def optimize_target(ctx: EditContext, request: EditRequest, module: nn.Module) -
     finally:
         handle.remove()
     return TargetValue(state["target_init"], delta.detach().clone(), steps, loss_value, prob)
+
+
+def optimize_target(ctx: EditContext, request: EditRequest, module: nn.Module) -> TargetValue:
+    """Optimise a shift of ``module``'s output at the subject's last token (ROME's ``v*`` / MEMIT's ``z``).
+
+    Loss = mean over prefixed prompts of the mean NLL of the target tokens (teacher forced)
+         + kl_factor * KL(original || edited) of the next-token distribution at the subject's last token of
+           "{subject} is a"
+         + v_weight_decay * ||delta|| / ||target_init||^2.
+    Adam with ``v_lr`` for at most ``v_num_grad_steps`` steps, stopping once the loss is below
+    ``v_loss_threshold``; after each step delta is clamped to ``clamp_norm_factor * ||target_init||``.
+
+    The compute path is chosen by :mod:`goldenlayers.editors.fastpath` (``GOLDENLAYERS_EDIT_PATH``):
+    ``fast`` (default) runs, per step, only the tokens from each row's subject-last token on and only the
+    blocks from the edited one up (prefix keys/values and lower hidden states cached once per case);
+    ``reference`` runs the full batch through the whole model with full logits every step, as the common
+    frameworks do. Both give the same values up to float rounding (``tests/test_fastpath.py``).
+    """
+    from . import fastpath
+
+    if fastpath.get_mode() == "reference":
+        return optimize_target_reference(ctx, request, module)
+    problem = value_problem(ctx, request)
+    result = fastpath.optimize_target_fast(ctx, problem, module)
+    if result is None:  # a model or setting the fast path does not cover
+        result = optimize_target_full(ctx, problem, module)
+    return result
+
+
+def optimize_target_full(ctx: EditContext, problem: ValueProblem, module: nn.Module) -> TargetValue:
+    """Every step runs the whole padded batch through the whole model; logits only at the positions read."""
+    device = ctx.device
+    ids, mask = pad_batch(problem.sequences, ctx.tokenizer.pad_token_id, device)
+    target_rows_t = torch.tensor(problem.target_rows, device=device)
+    target_pos_t = torch.tensor(problem.target_pos, device=device)
+    kl_row, kl_pos = problem.kl_row, problem.lookups[problem.kl_row]
+
+    def read_logits():
+        hidden = ctx.model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+        picked = torch.cat([hidden[target_rows_t, target_pos_t], hidden[kl_row, kl_pos].unsqueeze(0)])
+        return output_logits(ctx.model, picked)
+
+    return run_value_optimisation(ctx, problem, module, torch.tensor(problem.lookups, device=device), read_logits)
+
+
+def optimize_target_reference(ctx: EditContext, request: EditRequest, module: nn.Module) -> TargetValue:
+    """The reference path: each step a full forward of the padded batch with the full logits at every
+    position (``model(...).logits``), as EasyEdit/ROME's ``compute_v`` does; then the read positions are
+    picked from them."""
+    problem = value_problem(ctx, request)
+    device = ctx.device
+    ids, mask = pad_batch(problem.sequences, ctx.tokenizer.pad_token_id, device)
+    target_rows_t = torch.tensor(problem.target_rows, device=device)
+    target_pos_t = torch.tensor(problem.target_pos, device=device)
+    kl_row, kl_pos = problem.kl_row, problem.lookups[problem.kl_row]
+
+    def read_logits():
+        logits = ctx.model(input_ids=ids, attention_mask=mask).logits
+        return torch.cat([logits[target_rows_t, target_pos_t], logits[kl_row, kl_pos].unsqueeze(0)])
+
+    return run_value_optimisation(ctx, problem, module, torch.tensor(problem.lookups, device=device), read_logits)
 
 
 def inverse_second_moment_times(ctx: EditContext, layer: int, keys: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,152 @@
+"""The workflow on a real SLURM: a single-node cluster (munge, slurmctld, slurmd from Debian's packages,
+brought up by scripts/slurm-ci.sh) runs the tiny config's DAG through `--profile profiles/slurm-ci`.
+
+The session fixture starts the cluster (installing the packages if needed: root and apt) and stops it
+again, unless it was already running before the session (then whoever started it owns it). The run uses
+`device: auto`, so the model jobs ask SLURM for a (fake) GPU exactly as on a real cluster, and run on the
+CPU because no CUDA device is there.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "scripts" / "slurm-ci.sh"
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+WORKFLOW_PARTS = ["Snakefile", "workflow", "config", "data", "src", "profiles"]
+TINY = "config/tiny.yaml"
+# jobs that load a model request a GPU; data, aggregation, figure and publishing jobs must not
+GPU_RULES = {"edit", "layer_stats", "lga", "cma"}
+CPU_RULES = ("fetch_dataset", "load_dataset", "split_dataset", "collect_edits", "aggregate", "analyse", "fig",
+             "publish", "verify_publish")
+# One editor keeps the run at a few minutes: each SLURM job starts its own Snakemake and Python (about
+# 5-8 s on this 2-core machine) and the plugin polls every ~14 s per DAG level.
+EDITORS = 1
+RUN_TIMEOUT = 1500
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+
+def _sh(*args: str, timeout: int = 300, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(["timeout", "-k", "10", str(timeout), *args], capture_output=True, text=True, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    if os.geteuid() != 0:
+        pytest.skip("the SLURM test cluster needs root (daemons, /etc/slurm, apt-get)")
+    if shutil.which("slurmctld") is None and shutil.which("apt-get") is None:
+        pytest.skip("SLURM is not installed and apt-get is not available to install it")
+    was_up = _sh("bash", str(SCRIPT), "status", timeout=60).returncode == 0
+    up = _sh("bash", str(SCRIPT), "up", timeout=600)
+    if up.returncode == 3:
+        pytest.skip(f"could not install SLURM's Debian packages: {up.stderr.strip()[-500:]}")
+    assert up.returncode == 0, f"slurm-ci.sh up failed:\n{up.stdout}\n{up.stderr}"
+    yield
+    if not was_up:
+        down = _sh("bash", str(SCRIPT), "down", timeout=120)
+        assert down.returncode == 0, down.stderr
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    if not (REPO / "Snakefile").exists() or not (REPO / TINY).exists():
+        pytest.skip("the workflow (Snakefile, config/tiny.yaml) is not there yet")
+    dst = tmp_path_factory.mktemp("slurm") / "wf"
+    dst.mkdir()
+    for part in WORKFLOW_PARTS:
+        src = REPO / part
+        if src.is_dir():
+            shutil.copytree(src, dst / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        elif src.exists():
+            shutil.copy2(src, dst / part)
+    config = yaml.safe_load((dst / TINY).read_text())
+    config["device"] = "auto"  # model jobs request a GPU; no CUDA here, so they compute on the CPU
+    config["editors"] = config["editors"][:EDITORS]
+    (dst / "config" / "tiny-slurm.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return dst
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(workdir / "src")}  # exported to the jobs (sbatch --export=ALL)
+    return _sh(*SNAKEMAKE, "--replace-workflow-config", "--configfile", "config/tiny-slurm.yaml", *args,
+               timeout=timeout, cwd=workdir, env=env)
+
+
+@pytest.fixture(scope="module")
+def slurm_run(slurm_cluster, workdir):
+    dry = snakemake(workdir, "-n", "--quiet", "rules")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    run = snakemake(workdir, "--profile", str(REPO / "profiles" / "slurm-ci"), timeout=RUN_TIMEOUT)
+    log = run.stdout + "\n" + run.stderr
+    (workdir / "slurm-run.log").write_text(log)
+    assert run.returncode == 0, f"the SLURM run failed (log in {workdir}/slurm-run.log):\n{log[-6000:]}"
+    return log
+
+
+def _jobs_table(text: str) -> dict[str, int]:
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "Job stats:")
+    counts = {}
+    for line in lines[start + 3:]:
+        match = re.fullmatch(r"(\S+)\s+(\d+)", line.strip())
+        if not match:
+            break
+        counts[match[1]] = int(match[2])
+    counts.pop("total", None)
+    return counts
+
+
+def test_run_completes_and_nothing_is_left(slurm_run, workdir):
+    again = snakemake(workdir, "-n")
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr, again.stdout[-3000:]
+    config = yaml.safe_load((workdir / "config" / "tiny-slurm.yaml").read_text())
+    for model in config["models"]:
+        for dataset in config["datasets"]:
+            for split in ("proxy", "test"):
+                for layer in config["layers"]:
+                    path = workdir / f"results/edits/{model}/{config['editors'][0]}/{dataset}/{split}/layer{layer}.parquet"
+                    assert path.stat().st_size > 0, path
+    assert list((workdir / "results" / "publish").glob("*.tar.gz")), "no published archive"
+
+
+def test_every_job_went_through_sbatch(slurm_run, workdir):
+    """Each job of the DAG (except local rules like `all`) was submitted to SLURM and left a SLURM log."""
+    submitted = re.findall(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.", slurm_run)
+    assert submitted, slurm_run[-3000:]
+    for _, log in submitted:
+        assert Path(log).exists(), log
+    rules = {rule: n for rule, n in _jobs_table(slurm_run).items() if rule != "all"}
+    assert len(submitted) == sum(rules.values()), (len(submitted), rules)
+
+
+def test_slurm_saw_the_jobs_and_gpu_requests(slurm_run):
+    """squeue (finished jobs stay listed for MinJobAge) has every job of this run, COMPLETED, and the jobs
+    that load a model carry a GPU request (sbatch --gpus=1 from the rule's gpu=1) while the others don't."""
+    run_id = re.search(r"SLURM run ID: (\S+)", slurm_run)[1]
+    table = _sh("squeue", "--states=all", "--noheader", f"--name={run_id}",
+                "--Format=JobID:|,Comment:|,tres-per-job:|,State:", timeout=60)
+    assert table.returncode == 0, table.stderr
+    jobs = [line.split("|") for line in table.stdout.splitlines() if line.strip()]
+    submitted = set(re.findall(r"has been submitted with SLURM jobid (\d+)", slurm_run))
+    assert {job[0].strip() for job in jobs} >= submitted
+    seen_gpu_rules = set()
+    for job_id, comment, tres, state in jobs:
+        rule = re.match(r"rule_(.+?)(?:_wildcards_|$)", comment.strip())[1]
+        assert state.strip() == "COMPLETED", (job_id, comment, state)
+        wants_gpu = "gpu" in tres
+        if rule in GPU_RULES:
+            assert wants_gpu, (rule, tres)
+            seen_gpu_rules.add(rule)
+        if rule.startswith(CPU_RULES):
+            assert not wants_gpu, (rule, tres)
+    assert "edit" in seen_gpu_rules
