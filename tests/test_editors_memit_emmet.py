@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from goldenlayers.editors.core import EditContext, EditRequest, fill
+from goldenlayers.editors.core import EditContext, EditRequest
 from goldenlayers.editors.emmet import EMMET
 from goldenlayers.editors.memit import MEMIT, memit_key, resolve_update_weight, window_layers
 from goldenlayers.editors.registry import get_editor
@@ -24,11 +24,11 @@ TEXTS = [
 ] * 4
 TEMPLATES = ["{}", "Well, I think. {}", "The story so far. {}"]
 HPARAMS = {
-    "fact_token": "subject_last", "v_num_grad_steps": 40, "v_lr": 0.5, "v_weight_decay": 1e-3,
+    "fact_token": "subject_last", "v_num_grad_steps": 25, "v_lr": 0.5, "v_weight_decay": 1e-3,
     "clamp_norm_factor": 4, "kl_factor": 0.0625, "v_loss_threshold": 0.05, "mom2_update_weight": "0.05*d",
     "emmet_lambda": 0.1, "update_norm_lambda": 0, "window": 3, "align": "end",
 }
-REQUEST = EditRequest("Speaking of Danielle Darrieux", "Danielle Darrieux", "Xq")
+REQUEST = EditRequest("About Ann Lee", "Ann Lee", "Xq")
 
 
 @pytest.fixture(scope="module", params=["gpt2", "llama", "gemma3"])
@@ -149,3 +149,49 @@ def test_emmet_update_maps_the_key_to_its_target(tiny):
     # EMMET's constraint (W + dW) k = W k + r means dW k has exactly that length
     assert info["written_mean"] == pytest.approx(1.0)
     assert float((delta @ key).norm()) == pytest.approx(info["z_error_before"], rel=1e-4)
+
+
+# --- real model (slow) -----------------------------------------------------------------------------------
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+SMOLLM2 = REPO / "resources/models/smollm2-135m"
+PREFIXES = REPO / "results/prefixes/smollm2-135m.json"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SMOLLM2 / "prepare.json").exists() or not PREFIXES.exists(),
+                    reason="needs the prepared SmolLM2 and its context prefixes")
+def test_smollm2_memit_and_emmet_edit_with_default_hparams(tmp_path):
+    """Default hparams (relative lambda), window of 5 ending at layer 8, statistics from gensim's Wikipedia
+    sample (60 texts here, 300 in the workflow): two real CounterFact cases each become the argmax, and
+    the neighbourhood prompts keep their predictions."""
+    import json
+
+    from goldenlayers.data.loaders import load_cases
+    from goldenlayers.editors.hparams import load_hparams
+    from goldenlayers.evaluate.edit_job import AppliedEdit, EvalLimits, case_queries, evaluate_case
+    from goldenlayers.evaluate.metrics import predicted_tokens
+    from goldenlayers.models.load import load_model
+    from goldenlayers.stats.corpus import fetch_gensim_sample, read_corpus
+
+    torch.manual_seed(0)
+    model, tokenizer, layout, _ = load_model(SMOLLM2, device="cpu")
+    corpus = tmp_path / "corpus.jsonl"
+    fetch_gensim_sample(corpus, n_samples=60, seed=0)
+    moments, n_tokens = compute_second_moments(model, tokenizer, layout, read_corpus(corpus), [4, 5, 6, 7, 8],
+                                               max_length=128)
+    assert n_tokens > layout.intermediate_size
+    templates = json.loads(PREFIXES.read_text())["templates"]
+    cases = load_cases(REPO / "data/benchmarks/counterfact/counterfact_sample.json", "counterfact", "counterfact").cases[:2]
+    for name in ("memit", "emmet"):
+        hparams = load_hparams(REPO / "config/hparams" / name / "llama.yaml", name, {"window": 5, "align": "end"})
+        ctx = EditContext(model, layout, tokenizer, hparams, templates, lambda l: moments[l].float())
+        editor = get_editor(name)
+        for case in cases:
+            queries = case_queries(tokenizer, case, EvalLimits())
+            pre = predicted_tokens(model, queries["rewrite"] + queries["locality"], tokenizer.pad_token_id)
+            deltas, info = editor.compute_deltas(ctx, EditRequest(case.prompt, case.subject, case.target_new), 8)
+            assert sorted(deltas) == [4, 5, 6, 7, 8]
+            with AppliedEdit(layout, deltas):
+                scores = evaluate_case(model, tokenizer, queries, pre[1:])
+            assert scores["rewrite_acc"] >= 0.9, (name, case.case_id, scores, info)
+            assert scores["locality"] >= 0.8, (name, case.case_id, scores, info)

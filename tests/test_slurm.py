@@ -25,7 +25,7 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 WORKFLOW_PARTS = ["Snakefile", "workflow", "config", "data", "src", "profiles"]
 TINY = "config/tiny.yaml"
 # jobs that load a model request a GPU; data, aggregation, figure and publishing jobs must not
-GPU_RULES = {"edit", "layer_stats", "lga", "cma"}
+GPU_RULES = {"edit", "layer_stats", "lga", "cma", "context_prefixes"}
 CPU_RULES = ("fetch_dataset", "load_dataset", "split_dataset", "collect_edits", "aggregate", "analyse", "fig",
              "publish", "verify_publish")
 # One editor keeps the run at a few minutes: each SLURM job starts its own Snakemake and Python (about

@@ -36,6 +36,8 @@ rule collect_edits:
         edit_results_of,
     output:
         f"{TABLES}/cases/{{model}}/{{editor}}/{{dataset}}.parquet",
+    conda:
+        "../../envs/goldenlayers.yaml"
     log:
         "logs/collect_edits/{model}/{editor}/{dataset}.log",
     resources:
@@ -58,6 +60,8 @@ rule aggregate:
     params:
         failed=ANALYSIS["failed"],
         out_dir=lambda w, output: os.path.dirname(output.golden),
+    conda:
+        "../../envs/goldenlayers.yaml"
     log:
         "logs/aggregate.log",
     resources:
@@ -111,6 +115,8 @@ rule analyse:
         tukey_k=config["lga"]["tukey_k"],
         quantile_method=config["lga"]["quantile_method"],
         num_layers=json.dumps({model: spec["num_layers"] for model, spec in config["models"].items()}),
+    conda:
+        "../../envs/goldenlayers.yaml"
     log:
         "logs/analyse.log",
     resources:

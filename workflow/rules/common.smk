@@ -61,22 +61,11 @@ def job_runtime(wildcards, attempt):
 
 
 # --- editors -----------------------------------------------------------------------------------
-
-
-def hparams_file(editor, model):
-    """config/hparams/{editor}/{family}.yaml: an input of every edit job, so editing it reruns them."""
-    return str(Path(config["hparams_dir"]) / editor / f"{config['models'][model]['family']}.yaml")
-
-
-def editor_hparams(editor, model):
-    """The editor's resolved hyperparameters (file + config overrides), read at DAG time."""
-    from goldenlayers.editors.hparams import load_hparams
-
-    return load_hparams(hparams_file(editor, model), editor, config["editor_overrides"].get(editor))
+# hparams_file(model, editor), editor_overrides(editor) and editor_hparams(model, editor) live in stats.smk.
 
 
 def context_length_params(model):
     """The context prefixes are shared by every editor of a model: per length, the most any editor asks for."""
     from goldenlayers.editors.context import merge_length_params
 
-    return merge_length_params([editor_hparams(editor, model)["context_template_length_params"] for editor in EDITORS])
+    return merge_length_params([editor_hparams(model, editor)["context_template_length_params"] for editor in EDITORS])

@@ -65,6 +65,8 @@ rule fetch_dataset:
         url=lambda w: dataset_download(w.dataset).url,
         sha256=lambda w: (f"--sha256 {dataset_download(w.dataset).sha256}"
                           if dataset_download(w.dataset).sha256 else ""),
+    conda:
+        "../../envs/goldenlayers.yaml"
     log:
         "logs/fetch_dataset/{dataset}/{file}.log",
     wildcard_constraints:
@@ -85,6 +87,8 @@ rule load_dataset:
     params:
         fmt=lambda w: dataset_format(w.dataset),
         skip=lambda w: "--skip-bad-records" if dataset_entry(w.dataset).get("skip_bad_records") else "",
+    conda:
+        "../../envs/goldenlayers.yaml"
     log:
         "logs/load_dataset/{dataset}.log",
     resources:
@@ -103,6 +107,8 @@ rule split_dataset:
         test="results/data/{dataset}/test.parquet",
     params:
         args=split_args(),
+    conda:
+        "../../envs/goldenlayers.yaml"
     log:
         "logs/split_dataset/{dataset}.log",
     resources:

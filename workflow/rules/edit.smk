@@ -3,21 +3,23 @@
 
 rule edit:
     input:
+        unpack(stats_inputs),
         model=model_ready,
         cases="results/data/{dataset}/{split}.parquet",
         templates="results/prefixes/{model}.json",
-        hparams=lambda w: hparams_file(w.editor, w.model),
-        stats=stats_inputs,
+        hparams=lambda w: hparams_file(w.model, w.editor),
     output:
         table="results/edits/{model}/{editor}/{dataset}/{split}/layer{layer}.parquet",
         hparams="results/edits/{model}/{editor}/{dataset}/{split}/layer{layer}.hparams.json",
     params:
-        overrides=lambda w: json.dumps(config["editor_overrides"].get(w.editor, {}), sort_keys=True),
-        stats=lambda w, input: " ".join(f"--stats {p.rsplit('layer', 1)[1].split('.')[0]}={p}" for p in input.stats),
+        overrides=lambda w: json.dumps(editor_overrides(w.editor), sort_keys=True),
+        stats=stats_args,
         limits=json.dumps(config["evaluation"], sort_keys=True),
         seed=config["seed"],
         device=config["device"],
         dtype=config["dtype"],
+    conda:
+        "../../envs/goldenlayers.yaml"
     log:
         "logs/edit/{model}/{editor}/{dataset}/{split}/layer{layer}.log",
     benchmark:

@@ -27,6 +27,8 @@ rule fig1_golden:
                            "Fig. 1/5: golden layers, proxy vs test", model="{model}", editor="{editor}"),
     params:
         stem=lambda w: f"{FIGURES}/fig1_golden_{w.model}_{w.editor}",
+    conda:
+        "../../envs/goldenlayers.yaml"
     log:
         "logs/figures/fig1_golden_{model}_{editor}.log",
     shell:
@@ -44,6 +46,8 @@ rule fig2_deviation:
                            "Fig. 2: distance from the optimal layer", model="{model}", editor="{editor}"),
     params:
         stem=lambda w: f"{FIGURES}/fig2_deviation_{w.model}_{w.editor}",
+    conda:
+        "../../envs/goldenlayers.yaml"
     log:
         "logs/figures/fig2_deviation_{model}_{editor}.log",
     shell:
@@ -61,6 +65,8 @@ rule fig3_lga_cma:
                            editor="{editor}"),
     params:
         stem=lambda w: f"{FIGURES}/fig3_lga_cma_{w.editor}",
+    conda:
+        "../../envs/goldenlayers.yaml"
     log:
         "logs/figures/fig3_lga_cma_{editor}.log",
     shell:
@@ -78,6 +84,8 @@ rule fig4_runtime:
                            model="{model}"),
     params:
         stem=lambda w: f"{FIGURES}/fig4_runtime_{w.model}",
+    conda:
+        "../../envs/goldenlayers.yaml"
     log:
         "logs/figures/fig4_runtime_{model}.log",
     shell:
@@ -95,6 +103,8 @@ rule fig_regret:
                            model="{model}", editor="{editor}"),
     params:
         stem=lambda w: f"{FIGURES}/regret_{w.model}_{w.editor}",
+    conda:
+        "../../envs/goldenlayers.yaml"
     log:
         "logs/figures/regret_{model}_{editor}.log",
     shell:
@@ -112,6 +122,8 @@ rule fig_transfer:
                            model="{model}", editor="{editor}"),
     params:
         stem=lambda w: f"{FIGURES}/transfer_{w.model}_{w.editor}",
+    conda:
+        "../../envs/goldenlayers.yaml"
     log:
         "logs/figures/transfer_{model}_{editor}.log",
     shell:
@@ -129,6 +141,8 @@ rule fig_proxy_size:
                            "Proxy-size sensitivity", model="{model}", editor="{editor}"),
     params:
         stem=lambda w: f"{FIGURES}/proxy_size_{w.model}_{w.editor}",
+    conda:
+        "../../envs/goldenlayers.yaml"
     log:
         "logs/figures/proxy_size_{model}_{editor}.log",
     shell:

@@ -30,6 +30,8 @@ rule lga:
         tukey_k=config["lga"]["tukey_k"],
         quantile_method=config["lga"]["quantile_method"],
         old_answer=config["lga"]["old_answer"],
+    conda:
+        "../../envs/goldenlayers.yaml"
     log:
         "logs/locate/{model}/{dataset}/lga.log",
     benchmark:
@@ -59,6 +61,8 @@ rule cma:
         window=config["cma"]["window"],
         max_batch=config["cma"].get("max_batch", 64),
         seed=config["seed"],
+    conda:
+        "../../envs/goldenlayers.yaml"
     log:
         "logs/locate/{model}/{dataset}/cma.log",
     benchmark:

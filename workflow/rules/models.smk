@@ -7,6 +7,8 @@ rule prepare_model:
     params:
         spec=lambda w: model_spec_json(w.model),
         seed=config["seed"],
+    conda:
+        "../../envs/goldenlayers.yaml"
     log:
         "logs/prepare_model/{model}.log",
     resources:
@@ -27,6 +29,8 @@ rule context_prefixes:
         seed=config["seed"],
         device=config["device"],
         dtype=config["dtype"],
+    conda:
+        "../../envs/goldenlayers.yaml"
     log:
         "logs/context_prefixes/{model}.log",
     threads: 1

@@ -29,6 +29,8 @@ rule publish:
     params:
         config=json.dumps(config, sort_keys=True, default=str),
         run_name=config["run_name"],
+    conda:
+        "../../envs/goldenlayers.yaml"
     log:
         "logs/publish.log",
     shell:
@@ -41,6 +43,8 @@ rule verify_publish:
         rules.publish.output,
     output:
         f"{PUBLISH}.verified.json",
+    conda:
+        "../../envs/goldenlayers.yaml"
     log:
         "logs/verify_publish.log",
     shell:

@@ -35,7 +35,10 @@ def editor_overrides(editor):
 
 def hparams_file(model, editor):
     family = config["models"][model]["family"]
-    return os.path.join(config.get("hparams_dir", "config/hparams"), editor, f"{family}.yaml")
+    hparams_dir = Path(config.get("hparams_dir", "config/hparams"))
+    if not hparams_dir.is_absolute() and not hparams_dir.exists():
+        hparams_dir = Path(workflow.basedir) / hparams_dir  # run with --directory elsewhere
+    return str(hparams_dir / editor / f"{family}.yaml")
 
 
 def editor_hparams(model, editor):

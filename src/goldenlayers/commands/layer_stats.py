@@ -9,9 +9,9 @@ HELP = "compute the covariance statistics (second moment of the MLP output proje
 def _layer_out(text: str) -> tuple[int, str]:
     layer, sep, path = text.partition("=")
     if not sep or not layer.strip().isdigit() or not path:
-        from ..errors import ConfigError
+        import argparse
 
-        raise ConfigError(f"--out must be LAYER=PATH, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be LAYER=PATH, got {text!r}")
     return int(layer), path
 
 

@@ -179,6 +179,26 @@ def value_problem(ctx: EditContext, request: EditRequest) -> ValueProblem:
     return ValueProblem(sequences, lookups, target_rows, target_pos, target_tok, len(target_ids))
 
 
+def block_index_of(layout, module: nn.Module) -> int | None:
+    """Index of the block that is or contains ``module`` (None if no block does)."""
+    for index, block in enumerate(layout.blocks):
+        if block is module or any(sub is module for sub in block.modules()):
+            return index
+    return None
+
+
+def shift_is_unread(ctx: EditContext, problem: ValueProblem, module: nn.Module) -> bool:
+    """True when the loss cannot depend on the shift at all except through the KL row's own lookup: the
+    module sits in the last block (no attention after it carries the shift to later positions) and no
+    target is read at its row's lookup. Then the exact gradient is zero at delta = 0 (the KL term is at its
+    minimum there), so the exact Adam trajectory never leaves delta = 0; in floating point the gradient is
+    pure rounding noise (~1e-10) that Adam's normalisation would blow up to lr-sized steps, different in
+    every compute path and thread count. We return the exact answer instead."""
+    if block_index_of(ctx.layout, module) != ctx.layout.n_layers - 1:
+        return False
+    return all(pos != problem.lookups[row] for row, pos in zip(problem.target_rows, problem.target_pos))
+
+
 def run_value_optimisation(
     ctx: EditContext,
     problem: ValueProblem,
@@ -212,6 +232,7 @@ def run_value_optimisation(
         return _with_hidden(output, hidden + shift)
 
     optimizer = torch.optim.Adam([delta], lr=hp["v_lr"])
+    frozen = shift_is_unread(ctx, problem, module)
     kl_init = None
     steps, loss_value, prob = 0, float("nan"), float("nan")
     handle = module.register_forward_hook(hook)
@@ -231,6 +252,9 @@ def run_value_optimisation(
             steps, loss_value = step + 1, float(loss.detach())
             prob = float(torch.exp(-nll_each.detach()).mean())
             if loss_value < hp["v_loss_threshold"] or step == hp["v_num_grad_steps"] - 1:
+                break
+            if frozen:  # delta stays 0 and the loss stays put for every remaining step (see shift_is_unread)
+                steps = hp["v_num_grad_steps"]
                 break
             loss.backward()
             optimizer.step()

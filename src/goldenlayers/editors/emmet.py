@@ -15,13 +15,15 @@ the update is rank one:
 
     dW = r (C'^{-1} k)^T / (k^T C'^{-1} k)        so that  (W + dW) k = W k + r  exactly.
 
-Where the method's code and EasyEdit disagree: the method adds ``emmet_lambda`` to D only for batches
-(``if D.shape[0] > 1``); EasyEdit adds it always, so a single EasyEdit edit writes only the share
-q / (q + emmet_lambda) of the residual, q = k^T C'^{-1} k, which with its LLaMA-7B weight 100000 on a
-1536-wide MLP is ~10 % per layer (why EasyEdit's EMMET hardly edits SmolLM2). We follow the method; the
-hyperparameter ``emmet_lambda_single_edit: true`` gives EasyEdit's variant. For one fact with the method's
-formula ``mom2_update_weight`` cancels out unless ``update_norm_lambda`` > 0 or the EasyEdit variant is on;
-its relative form ``"<x>*d"`` is the same rule as MEMIT's (see :func:`memit.resolve_update_weight`).
+Where the sources disagree: the method's repository has both behaviours in its history (commit 2f7c65c
+adds ``emmet_lambda`` to D only for batches, ``if D.shape[0] > 1``; commit ac0cb39 always adds it), and EasyEdit
+always adds it. Added to a single fact's scalar D it makes a single edit write only the share
+q / (q + emmet_lambda) of the residual, q = k^T C'^{-1} k, which with EasyEdit's LLaMA-7B weight 100000 on a
+1536-wide MLP is a small share (why EasyEdit's EMMET hardly edits SmolLM2). We follow the method's definition
+(an equality constraint; for one fact EMMET is ROME's equality-constrained update) and the 2f7c65c code: no
+``emmet_lambda`` for one fact. The hyperparameter ``emmet_lambda_single_edit: true`` gives the other variant.
+For one fact with the default ``mom2_update_weight`` cancels out unless ``update_norm_lambda`` > 0 or the
+variant is on; its relative form ``"<x>*d"`` is the same rule as MEMIT's (see :func:`memit.resolve_update_weight`).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from ..evaluate.tokens import output_logits, pad_batch
-from .core import EditContext, TargetValue, ValueProblem, run_value_optimisation
+from .core import EditContext, TargetValue, ValueProblem, block_index_of, run_value_optimisation
 
 MODES = ("fast", "reference")
 ENV_VAR = "GOLDENLAYERS_EDIT_PATH"
@@ -112,13 +112,6 @@ def _owner(layout) -> nn.Module:
     """The module whose forward runs the block list (LlamaModel, GPT2Model, Gemma3TextModel)."""
     path = layout.blocks_path.rsplit(".", 1)[0] if "." in layout.blocks_path else ""
     return layout.model.get_submodule(path) if path else layout.model
-
-
-def _block_index(layout, module: nn.Module) -> int | None:
-    for index, block in enumerate(layout.blocks):
-        if block is module or any(sub is module for sub in block.modules()):
-            return index
-    return None
 
 
 class _PrefixKV:
@@ -278,7 +271,7 @@ def _stubbed_blocks(blocks: nn.ModuleList, below: int, output: torch.Tensor) -> 
 
 def optimize_target_fast(ctx: EditContext, problem: ValueProblem, module: nn.Module) -> TargetValue | None:
     """The value optimisation on suffix tokens and upper blocks only; ``None`` where it does not apply."""
-    layer = _block_index(ctx.layout, module)
+    layer = block_index_of(ctx.layout, module)
     if layer is None or not _supported(ctx, problem):
         return None
     state = _cached_prefix_state(ctx, problem)

@@ -30,6 +30,7 @@ from ..errors import InputError
 from ..io import write_json, write_parquet
 from ..models.load import load_model
 from .metrics import METRIC_PROTOCOL, mean_or_nan, predicted_tokens, token_accuracy, unchanged_fraction
+from .sweep import predict
 from .tokens import encode_qa
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def _flatten(queries: dict[str, list], names: list[str]):
 def evaluate_case(model, tokenizer, queries, pre_locality: list[torch.Tensor]) -> dict[str, float]:
     names = ["rewrite", "rephrase", "portability", "locality"]
     flat, spans = _flatten(queries, names)
-    predicted = predicted_tokens(model, flat, tokenizer.pad_token_id)
+    predicted = predict(model, flat, tokenizer.pad_token_id)  # fast or reference path (editors.fastpath)
 
     def part(name):
         start, stop = spans[name]
@@ -152,7 +153,7 @@ def run_edit_job(
     for case in tqdm(cases, desc=f"{editor_name} L{layer} {dataset}/{split}", unit="case", mininterval=5):
         start = time.perf_counter()
         queries = case_queries(tokenizer, case, limits)
-        pre = predicted_tokens(model, queries["rewrite"] + queries["locality"], tokenizer.pad_token_id)
+        pre = predict(model, queries["rewrite"] + queries["locality"], tokenizer.pad_token_id)
         pre_rewrite = token_accuracy(pre[0], queries["rewrite"][0])
         request = EditRequest(case.prompt, case.subject, case.target_new, case.case_id)
         row: dict[str, Any] = {"case_id": case.case_id, "pre_rewrite_acc": pre_rewrite, "status": "ok", "failure_reason": None}

@@ -1,0 +1,133 @@
+"""The fast compute path gives the reference path's numbers (tiny GPT-2, LLaMA and Gemma3 models)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from goldenlayers.data.loaders import load_cases
+from goldenlayers.editors import core, fastpath
+from goldenlayers.editors.core import EditContext, EditRequest
+from goldenlayers.editors.hparams import load_hparams
+from goldenlayers.editors.registry import get_editor
+from goldenlayers.evaluate.edit_job import EvalLimits, case_queries
+from goldenlayers.evaluate.sweep import METRICS, sweep_case
+from goldenlayers.models.layout import resolve_layout
+from goldenlayers.models.tiny import build_tiny
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES = ["{}", "The cat sat down. {}", "Because it was so. {}", "I think. {}", "You know, it is a long story. {}"]
+FAMILIES = ["gpt2", "llama", "gemma3"]
+N_LAYERS = 3
+
+
+@pytest.fixture(scope="module")
+def cases():
+    return load_cases(ROOT / "data/benchmarks/counterfact/counterfact_sample.json", "counterfact", "counterfact").cases[:2]
+
+
+def _context(family: str, editor: str, steps: int | None = None):
+    model, tokenizer = build_tiny(family, N_LAYERS, seed=0)
+    layout = resolve_layout(model)
+    hparams = load_hparams(ROOT / f"config/hparams/{editor}/{family}.yaml", editor)
+    if steps is not None:
+        hparams["v_num_grad_steps"] = steps
+    generator = torch.Generator().manual_seed(1)
+    sample = torch.randn(4 * layout.intermediate_size, layout.intermediate_size, generator=generator)
+    second = sample.T @ sample / sample.shape[0]  # a fixed SPD stand-in for E[k k^T] (GPT-2 uses mom2)
+    return EditContext(model, layout, tokenizer, hparams, TEMPLATES, second_moment=lambda layer: second)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("editor_name", ["r-rome", "rome"])
+def test_sweep_metrics_equal(family, editor_name, cases):
+    """A full layer sweep: every per-case metric of the fast path equals the reference path's."""
+    ctx = _context(family, editor_name, steps=8)
+    editor = get_editor(editor_name)
+    layers = list(range(N_LAYERS))
+    for case in cases:
+        queries = case_queries(ctx.tokenizer, case, EvalLimits())
+        before = {k: v.clone() for k, v in ctx.model.state_dict().items()}
+        fast = sweep_case(ctx, editor, case, queries, layers, "fast")
+        reference = sweep_case(ctx, editor, case, queries, layers, "reference")
+        for f, r in zip(fast, reference):
+            assert f["layer"] == r["layer"]
+            assert f["edit_v_steps"] == r["edit_v_steps"]
+            assert f["pre_rewrite_acc"] == r["pre_rewrite_acc"]
+            for name in METRICS:
+                if math.isnan(r[name]):
+                    assert math.isnan(f[name]), (name, f, r)
+                else:
+                    assert abs(f[name] - r[name]) <= 1e-4, (name, f, r)
+            assert abs(f["edit_v_loss"] - r["edit_v_loss"]) <= 1e-4 * max(1.0, abs(r["edit_v_loss"]))
+        after = ctx.model.state_dict()
+        assert all(torch.equal(before[k], after[k]) for k in before), "weights not restored"
+    assert not any("forward" in block.__dict__ for block in ctx.layout.blocks), "stub left behind"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("where", ["mlp", "block"])
+def test_target_values_equal(family, where, cases):
+    """optimize_target on an MLP (ROME) or a whole block (MEMIT/EMMET's z): same delta, steps and loss.
+
+    The last layer is left out of the delta comparison: there the shift can reach no position the loss reads
+    (only the KL row's own lookup, whose gradient is zero at the start), so the gradient is exactly zero in
+    exact arithmetic and Adam turns rounding noise into steps, in both paths alike.
+    """
+    ctx = _context(family, "r-rome", steps=10)
+    case = cases[0]
+    request = EditRequest(case.prompt, case.subject, case.target_new, case.case_id)
+    problem = core.value_problem(ctx, request)
+    for layer in range(N_LAYERS - 1):
+        module = ctx.layout.mlp(layer) if where == "mlp" else ctx.layout.block(layer)
+        reference = core.optimize_target_reference(ctx, request, module)
+        fast = fastpath.optimize_target_fast(ctx, problem, module)
+        assert fast is not None, "the fast path did not apply"
+        assert fast.steps == reference.steps
+        assert torch.allclose(fast.target_init, reference.target_init, atol=1e-5, rtol=1e-5)
+        assert torch.allclose(fast.delta, reference.delta, atol=1e-4, rtol=1e-4), float((fast.delta - reference.delta).abs().max())
+        assert abs(fast.final_loss - reference.final_loss) <= 1e-5 * max(1.0, abs(reference.final_loss))
+
+
+def test_full_path_is_reference_bit_for_bit(cases):
+    """Reading logits only at the positions the loss reads changes nothing (same forward, same numbers)."""
+    ctx = _context("llama", "r-rome", steps=5)
+    case = cases[0]
+    request = EditRequest(case.prompt, case.subject, case.target_new, case.case_id)
+    module = ctx.layout.mlp(1)
+    full = core.optimize_target_full(ctx, core.value_problem(ctx, request), module)
+    reference = core.optimize_target_reference(ctx, request, module)
+    assert torch.allclose(full.delta, reference.delta, atol=1e-6)
+
+
+def test_mode_switch(monkeypatch, cases):
+    monkeypatch.setenv(fastpath.ENV_VAR, "reference")
+    assert fastpath.get_mode() == "reference"
+    with fastpath.use_mode("fast"):
+        assert fastpath.get_mode() == "fast"
+    monkeypatch.setenv(fastpath.ENV_VAR, "bogus")
+    with pytest.raises(ValueError):
+        fastpath.get_mode()
+    monkeypatch.delenv(fastpath.ENV_VAR)
+    assert fastpath.get_mode() == "fast"
+
+
+def test_case_cache_guards_edited_weights(cases):
+    """Inside case_cache, an edit computed while another edit is still applied recomputes the cached forward."""
+    ctx = _context("llama", "r-rome", steps=4)
+    case = cases[0]
+    request = EditRequest(case.prompt, case.subject, case.target_new, case.case_id)
+    problem = core.value_problem(ctx, request)
+    with fastpath.case_cache():
+        clean = fastpath.optimize_target_fast(ctx, problem, ctx.layout.mlp(1))
+        ctx.layout.add_to_weight(0, torch.full_like(ctx.layout.weight_out_in(0), 1e-2))
+        try:
+            edited = fastpath.optimize_target_fast(ctx, problem, ctx.layout.mlp(1))
+            uncached = core.optimize_target_full(ctx, problem, ctx.layout.mlp(1))
+        finally:
+            ctx.layout.add_to_weight(0, torch.full_like(ctx.layout.weight_out_in(0), -1e-2))
+    assert not torch.allclose(clean.target_init, edited.target_init)
+    assert torch.allclose(edited.delta, uncached.delta, atol=1e-4, rtol=1e-4)
