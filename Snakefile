@@ -19,6 +19,12 @@ if not workflow.overwrite_configfiles:
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/functions/data.smk"
+include: "workflow/rules/functions/edit.smk"
+include: "workflow/rules/functions/locate.smk"
+include: "workflow/rules/functions/aggregate.smk"
+include: "workflow/rules/functions/figures.smk"
+include: "workflow/rules/functions/publish.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/stats.smk"

@@ -240,3 +240,26 @@ def test_c_new_dataset_runs_its_jobs_and_the_aggregates(done, tiny):
     assert not [job for job in jobs if job["rule"] in model_level], describe(jobs)
     assert_same(planned_outputs(jobs), downstream(own, consumers), jobs)
     assert {"aggregate", "analyse"} <= {job["rule"] for job in jobs}
+
+
+# ---------------------------------------------------------------------------------------------- determinism
+
+
+def _timing_free(path: Path):
+    import pandas as pd
+
+    frame = pd.read_parquet(path)
+    return frame[[c for c in frame.columns if "seconds" not in c]]
+
+
+def test_second_run_gives_identical_parquet(done, tmp_path):
+    """Two runs of the tiny config on the CPU give identical Parquet contents (wall times aside)."""
+    second = copy_workflow(tmp_path / "again")
+    result = snakemake(second, "--configfile", TINY, "--cores", "2", "--until", "aggregate", "lga", "cma",
+                       timeout=RUN_TIMEOUT)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    produced = sorted(p.relative_to(second) for p in (second / "results").rglob("*.parquet"))
+    assert any("edits" in str(p) for p in produced) and any("locate" in str(p) for p in produced)
+    for relative in produced:
+        first, again = _timing_free(done / relative), _timing_free(second / relative)
+        assert first.equals(again), f"{relative} differs between two runs"

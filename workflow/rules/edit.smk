@@ -36,13 +36,3 @@ rule edit:
         " --layer {wildcards.layer} --templates {input.templates:q} {params.stats}"
         " --eval-limits {params.limits:q} --seed {params.seed} --device {params.device} --dtype {params.dtype}"
         " --threads {threads} --out {output.table:q} --out-hparams {output.hparams:q} > {log:q} 2>&1"
-
-
-def edit_outputs(model, editor, dataset, split):
-    return expand("results/edits/{model}/{editor}/{dataset}/{split}/layer{layer}.parquet",
-                  model=model, editor=editor, dataset=dataset, split=split, layer=layers_of(model))
-
-
-def edit_targets():
-    return [path for model in MODELS for editor in EDITORS for dataset in DATASETS for split in SPLITS
-            for path in edit_outputs(model, editor, dataset, split)]

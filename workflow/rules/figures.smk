@@ -2,21 +2,6 @@
 # its plot module and the shared style module, so editing a figure's code redraws that figure only (and what
 # bundles it). Needs aggregate.smk (TABLES, rules aggregate/analyse) and common.smk.
 
-from importlib.util import find_spec
-
-FIGURES = "results/figures"
-PLOTS_DIR = Path(find_spec("goldenlayers.plots").origin).parent  # the code that actually draws (editable or installed)
-
-
-def plot_code(name):
-    return [str(PLOTS_DIR / f"{name}.py"), str(PLOTS_DIR / "_style.py")]
-
-
-def _figure_report(path, caption, figure, **labels):
-    return report(path, caption=f"../report/{caption}.rst", category="Figures", subcategory=figure,
-                  labels={"figure": figure, **labels})
-
-
 rule fig1_golden:
     input:
         tables=[f"{TABLES}/golden_layers.parquet"],
@@ -148,19 +133,3 @@ rule fig_proxy_size:
     shell:
         "goldenlayers plot proxy_size --tables {input.tables:q} --model {wildcards.model:q}"
         " --editor {wildcards.editor:q} --out {params.stem:q} > {log:q} 2>&1"
-
-
-def figure_targets(formats=("pdf", "png")):
-    """Every figure for every model / editor of the config. Fig. 3 needs LGA or CMA; transfer needs two
-    datasets."""
-    stems = []
-    for model in MODELS:
-        stems.append(f"fig4_runtime_{model}")
-        for editor in EDITORS:
-            stems += [f"fig1_golden_{model}_{editor}", f"fig2_deviation_{model}_{editor}",
-                      f"regret_{model}_{editor}", f"proxy_size_{model}_{editor}"]
-            if len(DATASETS) > 1:
-                stems.append(f"transfer_{model}_{editor}")
-    if config["lga"]["enabled"] or config["cma"]["enabled"]:
-        stems += [f"fig3_lga_cma_{editor}" for editor in EDITORS]
-    return [f"{FIGURES}/{stem}.{ext}" for stem in stems for ext in formats]

@@ -8,15 +8,6 @@
 # config["cma"] = {enabled, noise_scale, samples, window, max_batch}; the CMA noise seed is config["seed"].
 
 
-def _locate_grid(wildcards):
-    return ",".join(str(layer) for layer in layers_of(wildcards.model))
-
-
-def _locate_common(wildcards, threads):
-    return (f"--model-dir resources/models/{wildcards.model} --grid {_locate_grid(wildcards)}"
-            f" --device {config['device']} --dtype {config['dtype']} --threads {threads}")
-
-
 rule lga:
     input:
         model=model_ready,
@@ -77,23 +68,3 @@ rule cma:
         " --noise-scale {params.noise_scale} --samples {params.samples} --window {params.window}"
         " --max-batch {params.max_batch} --seed {params.seed}"
         " --out {output.scores:q} --out-cases {output.cases:q} > {log:q} 2>&1"
-
-
-def locate_targets(kinds=("lga", "cma"), per_case=True):
-    """Every locator output for every model x dataset, for the enabled locators (config lga/cma.enabled)."""
-    targets = []
-    for kind in kinds:
-        if not config[kind]["enabled"]:
-            continue
-        for model in MODELS:
-            for dataset in DATASETS:
-                targets.append(f"results/locate/{model}/{dataset}/{kind}.parquet")
-                if per_case:
-                    targets.append(f"results/locate/{model}/{dataset}/{kind}_cases.parquet")
-    return targets
-
-
-def locate_benchmarks():
-    """The benchmark files of the enabled locator jobs (for the runtime table)."""
-    return [f"benchmarks/{model}/{dataset}/{kind}.tsv" for kind in ("lga", "cma") if config[kind]["enabled"]
-            for model in MODELS for dataset in DATASETS]
