@@ -20,7 +20,7 @@ def base():
 
 
 def test_shipped_configs_validate_and_fill_defaults():
-    for name in ("config.yaml", "tiny.yaml", "paper.yaml"):
+    for name in ("config.yaml", "tiny.yaml", "paper.yaml", "sweep.yaml"):
         config = load_config(REPO / "config" / name)
         assert config["lga"]["tukey_k"] == 1.0
         assert config["split"]["proxy_fraction"] == 0.1
