@@ -19,8 +19,9 @@ SMOLLM2_SPEC = {
 
 
 @pytest.fixture(autouse=True)
-def _two_threads():
-    torch.set_num_threads(2)
+def _one_thread():
+    """One intra-op thread: on a shared 2-core machine two threads are up to 10x slower (see README)."""
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(params=["gpt2", "llama", "gemma3"])
