@@ -54,7 +54,7 @@ def _tiny_job_inputs(tmp_path):
     from goldenlayers.models.load import load_model, prepare_model
     import pyarrow.parquet as pq
 
-    set_threads(2)
+    set_threads(1)
     model_dir = tmp_path / "model"
     prepare_model("tiny-llama", {"source": "tiny", "family": "llama", "num_layers": 4}, model_dir)
     model, tokenizer, _, _ = load_model(model_dir, device="cpu")

@@ -61,7 +61,8 @@ def job_runtime(wildcards, attempt):
 
 
 # --- editors -----------------------------------------------------------------------------------
-# hparams_file(model, editor), editor_overrides(editor) and editor_hparams(model, editor) live in stats.smk.
+# hparams_file(model, editor), editor_overrides(editor) and editor_hparams(model, editor) live in
+# functions/stats.smk (the statistics an edit job needs depend on the resolved hparams).
 
 
 def context_length_params(model):

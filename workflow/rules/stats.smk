@@ -8,71 +8,6 @@
 # (`goldenlayers layer-stats` also takes several --out LAYER=PATH and fills them in one pass, for manual use.)
 # config["stats"] = {corpus, n_samples, max_length, dtype, wikipedia_snapshot}; the sample seed is config["seed"].
 
-import os
-
-STATS = config.get("stats") or {}
-STATS_CORPUS = STATS.get("corpus", "gensim-enwiki-sample")
-STATS_N = int(STATS.get("n_samples", 300))
-STATS_DTYPE = STATS.get("dtype", "float32")
-STATS_MAX_LENGTH = int(STATS.get("max_length", 256))
-_STATS_EDITORS = {}
-
-
-def stats_file(model, layer):
-    return f"results/stats/{model}/{STATS_CORPUS}_n{STATS_N}_{STATS_DTYPE}/layer{layer}.safetensors"
-
-
-def editor_overrides(editor):
-    """The hyperparameter overrides the edit job gets: config multi_layer (window, align) for the multi-layer
-    editors, then config editor_overrides.<editor> on top. The edit rule must pass exactly these (--overrides)
-    so that the DAG and the job agree on the edited layers."""
-    overrides = {}
-    if editor in ("memit", "emmet"):
-        overrides.update({k: v for k, v in (config.get("multi_layer") or {}).items() if k in ("window", "align")})
-    overrides.update((config.get("editor_overrides") or {}).get(editor) or {})
-    return overrides
-
-
-def hparams_file(model, editor):
-    family = config["models"][model]["family"]
-    hparams_dir = Path(config.get("hparams_dir", "config/hparams"))
-    if not hparams_dir.is_absolute() and not hparams_dir.exists():
-        hparams_dir = Path(workflow.basedir) / hparams_dir  # run with --directory elsewhere
-    return str(hparams_dir / editor / f"{family}.yaml")
-
-
-def editor_hparams(model, editor):
-    """The editor's resolved hyperparameters for a model (YAML file + overrides), read at DAG time."""
-    from goldenlayers.editors.hparams import load_hparams
-
-    return load_hparams(hparams_file(model, editor), editor, editor_overrides(editor))
-
-
-def stats_layers(model, editor, layer):
-    """The layers whose statistics an edit job of (model, editor, layer) reads; [] if the editor needs none."""
-    from goldenlayers.editors.registry import get_editor
-
-    key = (model, editor)
-    if key not in _STATS_EDITORS:
-        _STATS_EDITORS[key] = (get_editor(editor), editor_hparams(model, editor))
-    impl, hparams = _STATS_EDITORS[key]
-    if not impl.needs_stats(hparams):
-        return []
-    return impl.edited_layers(int(layer), int(config["models"][model]["num_layers"]), hparams)
-
-
-def stats_inputs(wildcards):
-    """Input function for the edit rule: {layer: stats file} for (model, editor, layer); empty if not needed."""
-    return {f"stats_{l}": stats_file(wildcards.model, l)
-            for l in stats_layers(wildcards.model, wildcards.editor, wildcards.layer)}
-
-
-def stats_args(wildcards):
-    """The edit job's `--stats LAYER=PATH ...` arguments matching stats_inputs."""
-    return " ".join(f"--stats {l}={stats_file(wildcards.model, l)}"
-                    for l in stats_layers(wildcards.model, wildcards.editor, wildcards.layer))
-
-
 rule fetch_corpus:
     output:
         corpus="resources/corpus/{corpus}.jsonl",
@@ -82,6 +17,8 @@ rule fetch_corpus:
         n=STATS_N,
         seed=config["seed"],
         snapshot=STATS.get("wikipedia_snapshot", "20231101.en"),
+    conda:
+        "../../envs/goldenlayers.yaml"
     log:
         "logs/fetch_corpus/{corpus}.log",
     wildcard_constraints:
@@ -104,6 +41,8 @@ rule layer_stats:
         max_length=STATS_MAX_LENGTH,
         model_dtype=config["dtype"],
         device=config["device"],
+    conda:
+        "../../envs/goldenlayers.yaml"
     log:
         "logs/layer_stats/{model}/{corpus}_n{n}_{stats_dtype}/layer{layer}.log",
     benchmark:

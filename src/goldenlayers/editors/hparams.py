@@ -32,6 +32,7 @@ EDITOR_KEYS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "r-rome": {"enable_random_prefix_keys": bool},
     "memit": {"mom2_update_weight": (int, float, str), "window": int, "align": str},
     "emmet": {"mom2_update_weight": (int, float, str), "emmet_lambda": (int, float), "update_norm_lambda": (int, float),
+              "emmet_lambda_single_edit": bool,
               "window": int, "align": str},
 }
 
