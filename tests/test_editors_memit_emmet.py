@@ -154,13 +154,10 @@ def test_emmet_update_maps_the_key_to_its_target(tiny):
 # --- real model (slow) -----------------------------------------------------------------------------------
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 SMOLLM2 = REPO / "resources/models/smollm2-135m"
-PREFIXES = REPO / "results/prefixes/smollm2-135m.json"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (SMOLLM2 / "prepare.json").exists() or not PREFIXES.exists(),
-                    reason="needs the prepared SmolLM2 and its context prefixes")
-def test_smollm2_memit_and_emmet_edit_with_default_hparams(tmp_path):
+def test_smollm2_memit_and_emmet_edit_with_default_hparams(tmp_path, smollm2, smollm2_templates):
     """Default hparams (relative lambda), window of 5 ending at layer 8, statistics from gensim's Wikipedia
     sample (60 texts here, 300 in the workflow): two real CounterFact cases each become the argmax, and
     the neighbourhood prompts keep their predictions."""
@@ -174,16 +171,17 @@ def test_smollm2_memit_and_emmet_edit_with_default_hparams(tmp_path):
     from goldenlayers.stats.corpus import fetch_gensim_sample, read_corpus
 
     torch.manual_seed(0)
-    model, tokenizer, layout, _ = load_model(SMOLLM2, device="cpu")
+    model, tokenizer, layout = smollm2
     corpus = tmp_path / "corpus.jsonl"
     fetch_gensim_sample(corpus, n_samples=60, seed=0)
     moments, n_tokens = compute_second_moments(model, tokenizer, layout, read_corpus(corpus), [4, 5, 6, 7, 8],
                                                max_length=128)
     assert n_tokens > layout.intermediate_size
-    templates = json.loads(PREFIXES.read_text())["templates"]
+    from goldenlayers.editors.context import select_templates
     cases = load_cases(REPO / "data/benchmarks/counterfact/counterfact_sample.json", "counterfact", "counterfact").cases[:2]
     for name in ("memit", "emmet"):
         hparams = load_hparams(REPO / "config/hparams" / name / "llama.yaml", name, {"window": 5, "align": "end"})
+        templates = select_templates(smollm2_templates, hparams["context_template_length_params"])
         ctx = EditContext(model, layout, tokenizer, hparams, templates, lambda l: moments[l].float())
         editor = get_editor(name)
         for case in cases:

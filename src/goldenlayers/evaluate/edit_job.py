@@ -130,6 +130,9 @@ def run_edit_job(
     editor = get_editor(editor_name)
     edited_layers = editor.edited_layers(layer, layout.n_layers, hparams)
     stored = json.loads(Path(templates_path).read_text())
+    if "by_length" not in stored:
+        raise InputError("not a context-prefix file of this version; delete it and rerun", file=templates_path,
+                         field="by_length")
     templates = select_templates(stored["by_length"], hparams["context_template_length_params"])
 
     second_moment = None
