@@ -18,7 +18,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-WORKFLOW_PARTS = ["Snakefile", "workflow", "config", "data", "src", "profiles"]
+WORKFLOW_PARTS = ["Snakefile", "workflow", "config", "data", "src", "profiles", "envs"]
 SPLITS = 2  # proxy and test
 
 pytestmark = [
@@ -43,7 +43,8 @@ def copy_workflow(dst: Path) -> Path:
 
 def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run Snakemake in workdir (always under `timeout -k`, a stuck Snakemake can ignore SIGTERM)."""
-    env = {**os.environ, "PYTHONPATH": str(workdir / "src")}
+    env = {**os.environ, "PYTHONPATH": str(workdir / "src"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # the venv's goldenlayers
     cmd = ["timeout", "-k", "10", str(timeout), *SNAKEMAKE, *args]
     return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
 

@@ -30,7 +30,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-WORKFLOW_PARTS = ["Snakefile", "workflow", "config", "data", "src", "profiles"]
+WORKFLOW_PARTS = ["Snakefile", "workflow", "config", "data", "src", "profiles", "envs"]
 TINY = "config/tiny.yaml"
 RUN_TIMEOUT = 1500
 
@@ -59,7 +59,8 @@ def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.Compl
     """Snakemake in workdir with the copy's package first on the path, always under `timeout -k`.
     --replace-workflow-config: the --configfile replaces the Snakefile's default config instead of being
     merged into it (a merge would add the default's model and datasets to the tiny DAG)."""
-    env = {**os.environ, "PYTHONPATH": str(workdir / "src")}
+    env = {**os.environ, "PYTHONPATH": str(workdir / "src"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # the venv's goldenlayers
     cmd = ["timeout", "-k", "10", str(timeout), *SNAKEMAKE, "--replace-workflow-config", *args]
     return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
 

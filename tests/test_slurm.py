@@ -22,7 +22,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "slurm-ci.sh"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-WORKFLOW_PARTS = ["Snakefile", "workflow", "config", "data", "src", "profiles"]
+WORKFLOW_PARTS = ["Snakefile", "workflow", "config", "data", "src", "profiles", "envs"]
 TINY = "config/tiny.yaml"
 # jobs that load a model request a GPU; data, aggregation, figure and publishing jobs must not
 GPU_RULES = {"edit", "layer_stats", "lga", "cma", "context_prefixes"}
@@ -77,7 +77,8 @@ def workdir(tmp_path_factory) -> Path:
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(workdir / "src")}  # exported to the jobs (sbatch --export=ALL)
+    env = {**os.environ, "PYTHONPATH": str(workdir / "src"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # the venv's goldenlayers  # exported to the jobs (sbatch --export=ALL)
     return _sh(*SNAKEMAKE, "--replace-workflow-config", "--configfile", "config/tiny-slurm.yaml", *args,
                timeout=timeout, cwd=workdir, env=env)
 
