@@ -6,19 +6,17 @@ repository's own results/ and .snakemake/ are never read or written.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from workflow_copy import copy_workflow, workflow_env
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-WORKFLOW_PARTS = ["Snakefile", "workflow", "config", "data", "src", "profiles", "envs"]
 SPLITS = 2  # proxy and test
 
 pytestmark = [
@@ -28,23 +26,10 @@ pytestmark = [
 ]
 
 
-def copy_workflow(dst: Path) -> Path:
-    """The workflow's sources (not results/ or resources/) in dst; the package code too, so that rules that
-    name plot modules as inputs see the copy when PYTHONPATH points at dst/src."""
-    dst.mkdir(parents=True, exist_ok=True)
-    for part in WORKFLOW_PARTS:
-        src = REPO / part
-        if src.is_dir():
-            shutil.copytree(src, dst / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        elif src.exists():
-            shutil.copy2(src, dst / part)
-    return dst
-
 
 def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run Snakemake in workdir (always under `timeout -k`, a stuck Snakemake can ignore SIGTERM)."""
-    env = {**os.environ, "PYTHONPATH": str(workdir / "src"),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # the venv's goldenlayers
+    env = workflow_env(workdir)
     cmd = ["timeout", "-k", "10", str(timeout), *SNAKEMAKE, *args]
     return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
 

@@ -161,13 +161,11 @@ def test_smollm2_memit_and_emmet_edit_with_default_hparams(tmp_path, smollm2, sm
     """Default hparams (relative lambda), window of 5 ending at layer 8, statistics from gensim's Wikipedia
     sample (60 texts here, 300 in the workflow): two real CounterFact cases each become the argmax, and
     the neighbourhood prompts keep their predictions."""
-    import json
 
     from goldenlayers.data.loaders import load_cases
     from goldenlayers.editors.hparams import load_hparams
     from goldenlayers.evaluate.edit_job import AppliedEdit, EvalLimits, case_queries, evaluate_case
     from goldenlayers.evaluate.metrics import predicted_tokens
-    from goldenlayers.models.load import load_model
     from goldenlayers.stats.corpus import fetch_gensim_sample, read_corpus
 
     torch.manual_seed(0)

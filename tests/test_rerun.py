@@ -19,18 +19,17 @@ from __future__ import annotations
 import copy
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from workflow_copy import copy_workflow, workflow_env
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-WORKFLOW_PARTS = ["Snakefile", "workflow", "config", "data", "src", "profiles", "envs"]
 TINY = "config/tiny.yaml"
 RUN_TIMEOUT = 1500
 
@@ -44,23 +43,12 @@ pytestmark = [
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def copy_workflow(dst: Path) -> Path:
-    dst.mkdir(parents=True, exist_ok=True)
-    for part in WORKFLOW_PARTS:
-        src = REPO / part
-        if src.is_dir():
-            shutil.copytree(src, dst / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        elif src.exists():
-            shutil.copy2(src, dst / part)
-    return dst
-
 
 def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     """Snakemake in workdir with the copy's package first on the path, always under `timeout -k`.
     --replace-workflow-config: the --configfile replaces the Snakefile's default config instead of being
     merged into it (a merge would add the default's model and datasets to the tiny DAG)."""
-    env = {**os.environ, "PYTHONPATH": str(workdir / "src"),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # the venv's goldenlayers
+    env = workflow_env(workdir)
     cmd = ["timeout", "-k", "10", str(timeout), *SNAKEMAKE, "--replace-workflow-config", *args]
     return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
 

