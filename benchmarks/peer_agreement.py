@@ -76,6 +76,8 @@ def main() -> int:
             ref = peer.get((editor_name, layer), {})
             row = {"editor": editor_name, "layer": layer, "n": len(cases),
                    **{k: mean_or_nan(v) for k, v in scores.items()},
+                   "cases_rewrite_ge_0.9": sum(v >= 0.9 for v in scores["rewrite"]),
+                   "per_case_rewrite": scores["rewrite"],
                    **{f"easyedit_{k}": float(ref[c]) for k, c in
                       [("rewrite", "rewrite_acc"), ("rephrase", "rephrase_acc"), ("locality", "locality"),
                        ("locality_all10", "locality_all10"), ("seconds", "mean_edit_s")] if c in ref},
@@ -85,7 +87,8 @@ def main() -> int:
                   f"  rephrase {row['rephrase']:.2f} ({row.get('easyedit_rephrase', float('nan')):.2f})"
                   f"  locality {row['locality']:.2f} ({row.get('easyedit_locality', float('nan')):.2f})"
                   f"  loc10 {row['locality_all10']:.2f} ({row.get('easyedit_locality_all10', float('nan')):.2f})"
-                  f"  s/edit {row['seconds']:.1f} ({row.get('easyedit_seconds', float('nan')):.1f})", flush=True)
+                  f"  s/edit {row['seconds']:.1f} ({row.get('easyedit_seconds', float('nan')):.1f})"
+                  f"  cases>=0.9 {row['cases_rewrite_ge_0.9']}/{len(cases)}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0

@@ -94,6 +94,16 @@ def test_paper_edit_jobs(paper, paper_counts):
     assert paper_counts["edit"] == expected, paper_counts
 
 
+def test_paper_target_values_are_shared(paper, paper_counts):
+    """ROME and R-ROME optimise the same v* (same value hyperparameters, the MLP of the layer), MEMIT and EMMET
+    the same z (the window's top block): one target_values job per (model, dataset, site), a quarter of the
+    edit jobs' count with four editors and two splits."""
+    layers = sum(layer_count(paper.get("layers", "all"), spec["num_layers"]) for spec in paper["models"].values())
+    assert set(paper["editors"]) == {"rome", "r-rome", "memit", "emmet"}
+    assert paper_counts["target_values"] == layers * 2 * len(paper["datasets"]) == 1280, paper_counts
+    assert paper_counts["edit"] == 4 * paper_counts["target_values"]
+
+
 def test_paper_per_dataset_and_per_model_jobs(paper, paper_counts):
     n_models, n_datasets, n_editors = len(paper["models"]), len(paper["datasets"]), len(paper["editors"])
     expected = {

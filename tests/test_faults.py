@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from goldenlayers.io import atomic_path, write_parquet
+from job_inputs import tiny_job_inputs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,31 +46,12 @@ def test_failed_write_keeps_the_earlier_result(tmp_path):
     assert list(tmp_path.iterdir()) == [target]
 
 
-def _tiny_job_inputs(tmp_path):
-    from goldenlayers.commands._common import set_threads
-    from goldenlayers.data.loaders import load_cases
-    from goldenlayers.data.schema import cases_to_table
-    from goldenlayers.editors.context import generate_prefixes
-    from goldenlayers.io import write_json
-    from goldenlayers.models.load import load_model, prepare_model
-    import pyarrow.parquet as pq
-
-    set_threads(1)
-    model_dir = tmp_path / "model"
-    prepare_model("tiny-llama", {"source": "tiny", "family": "llama", "num_layers": 4}, model_dir)
-    model, tokenizer, _, _ = load_model(model_dir, device="cpu")
-    write_json(tmp_path / "prefixes.json", {"by_length": generate_prefixes(model, tokenizer, [[5, 2]], seed=0)})
-    cases = load_cases(REPO / "data/benchmarks/counterfact/counterfact_sample.json", "counterfact", "counterfact").cases[:3]
-    pq.write_table(cases_to_table(cases), tmp_path / "cases.parquet")
-    return model_dir
-
-
 def test_non_finite_edit_is_recorded_as_failed_and_other_cases_kept(tmp_path, monkeypatch):
     from goldenlayers.editors.hparams import load_hparams
     from goldenlayers.editors.rome import ROME
     from goldenlayers.evaluate.edit_job import run_edit_job
 
-    model_dir = _tiny_job_inputs(tmp_path)
+    model_dir = tiny_job_inputs(tmp_path)
     hparams = load_hparams(REPO / "config/hparams/rome/llama.yaml", "rome",
                            {"v_num_grad_steps": 2, "context_template_length_params": [[5, 2]]})
     real = ROME.compute_deltas
@@ -100,7 +82,7 @@ def test_non_finite_edit_is_recorded_as_failed_and_other_cases_kept(tmp_path, mo
 def test_layer_outside_model_fails_before_writing(tmp_path):
     from goldenlayers.cli import main
 
-    model_dir = _tiny_job_inputs(tmp_path)
+    model_dir = tiny_job_inputs(tmp_path)
     out = tmp_path / "edits.parquet"
     code = main(["edit", "--model-dir", str(model_dir), "--model-name", "tiny-llama", "--cases",
                  str(tmp_path / "cases.parquet"), "--dataset", "counterfact", "--split", "proxy", "--editor", "rome",

@@ -3,7 +3,8 @@
 One complete local run of a copy of the workflow (temporary directory; PYTHONPATH points at the copy's
 src/, so the figure rules' plot-module inputs are the copy's files). Then, each from that complete state:
 
-(a) changing one editor's hyperparameter reruns exactly that editor's edit jobs and what depends on them;
+(a) changing one editor's hyperparameter reruns exactly that editor's edit jobs and what depends on them
+    (plus its target values when the change is one of the value optimisation's, which gives them a new key);
 (b) changing one figure module's code reruns only that figure and what bundles it;
 (c) adding a dataset runs only the new dataset's jobs and the aggregates that depend on them;
 (d) changing nothing (or a bare `touch`, same content) reruns nothing.
@@ -168,10 +169,15 @@ def test_a_editor_hyperparameter_reruns_that_editor_only(done, tiny):
     rule_of, consumers = file_graph(done, configfile)
     edits = {path for path, rule in rule_of.items() if rule == "edit" and f"/{editor}/" in path}
     assert edits, f"no edit outputs of {editor} in the summary"
+    # the value optimisation's step count changed: this editor's target values get a new key and are
+    # computed; the other editors' shared values stay as they are
+    values = {path for path, rule in rule_of.items() if rule == "target_values"
+              and all(rule_of.get(c) != "edit" or f"/{editor}/" in c for c in consumers[path])}
+    assert values, "the changed editor reads no target values of its own"
     jobs = planned_jobs(done, configfile)
-    assert {job["rule"] for job in jobs} >= {"edit"}
+    assert {job["rule"] for job in jobs} >= {"edit", "target_values"}
     assert not [job for job in jobs if job["rule"] == "edit" and job["wildcards"]["editor"] in others]
-    assert_same(planned_outputs(jobs), downstream(edits, consumers), jobs)
+    assert_same(planned_outputs(jobs), downstream(edits | values, consumers), jobs)
 
 
 def test_a_editor_hparams_file_reruns_that_editor_only(done, tiny):

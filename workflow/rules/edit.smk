@@ -1,4 +1,39 @@
-# Edit stage: one job per (model, editor, dataset, split, layer); one Parquet row per case.
+# Edit stage: the target values once per (model, value key, dataset, site), shared by the editors that
+# optimise the same value; then one edit job per (model, editor, dataset, split, layer), one Parquet row per case.
+
+
+rule target_values:
+    input:
+        model=model_ready,
+        proxy="results/data/{dataset}/proxy.parquet",
+        test="results/data/{dataset}/test.parquet",
+        templates="results/prefixes/{model}.json",
+    output:
+        "results/values/{model}/{vkey}/{dataset}/{site}.safetensors",
+    params:
+        hparams=value_hparams_json,
+        seed=config["seed"],
+        device=config["device"],
+        dtype=config["dtype"],
+    wildcard_constraints:
+        vkey=r"v[0-9a-f]+",
+        site=r"(mlp|block)\d+",
+    conda:
+        "../../envs/goldenlayers.yaml"
+    log:
+        "logs/target_values/{model}/{vkey}/{dataset}/{site}.log",
+    benchmark:
+        "benchmarks/{model}/values/{vkey}/{dataset}/{site}.tsv"
+    threads: config["threads"]["edit"]
+    resources:
+        gpu=USE_GPU,
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
+    shell:
+        "goldenlayers values --model-dir resources/models/{wildcards.model} --cases {input.proxy:q} {input.test:q}"
+        " --site {wildcards.site} --value-hparams {params.hparams:q} --templates {input.templates:q}"
+        " --seed {params.seed} --device {params.device} --dtype {params.dtype} --threads {threads}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule edit:
@@ -8,6 +43,7 @@ rule edit:
         cases="results/data/{dataset}/{split}.parquet",
         templates="results/prefixes/{model}.json",
         hparams=lambda w: hparams_file(w.model, w.editor),
+        values=values_file,
     output:
         table="results/edits/{model}/{editor}/{dataset}/{split}/layer{layer}.parquet",
         hparams="results/edits/{model}/{editor}/{dataset}/{split}/layer{layer}.hparams.json",
@@ -33,6 +69,6 @@ rule edit:
         "goldenlayers edit --model-dir resources/models/{wildcards.model} --model-name {wildcards.model:q}"
         " --cases {input.cases:q} --dataset {wildcards.dataset} --split {wildcards.split}"
         " --editor {wildcards.editor} --hparams {input.hparams:q} --overrides {params.overrides:q}"
-        " --layer {wildcards.layer} --templates {input.templates:q} {params.stats}"
+        " --layer {wildcards.layer} --templates {input.templates:q} --values {input.values:q} {params.stats}"
         " --eval-limits {params.limits:q} --seed {params.seed} --device {params.device} --dtype {params.dtype}"
         " --threads {threads} --out {output.table:q} --out-hparams {output.hparams:q} > {log:q} 2>&1"

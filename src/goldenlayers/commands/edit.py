@@ -23,6 +23,8 @@ def add_arguments(parser):
     parser.add_argument("--layer", type=int, required=True)
     parser.add_argument("--templates", required=True, help="context prefixes JSON of this model")
     parser.add_argument("--stats", type=_stats_arg, action="append", default=[], metavar="LAYER=PATH")
+    parser.add_argument("--values", help="the target values of this site (rule target_values); without it the "
+                        "job optimises them itself")
     parser.add_argument("--eval-limits", type=json_arg, default={})
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
@@ -43,5 +45,5 @@ def run(args):
         hparams=hparams, layer=args.layer, templates_path=args.templates, out=args.out,
         out_hparams=args.out_hparams, dataset=args.dataset, split=args.split, seed=args.seed,
         device=args.device, dtype=args.dtype, limits=EvalLimits(**args.eval_limits),
-        stats_paths=dict(args.stats),
+        stats_paths=dict(args.stats), values_path=args.values,
     )

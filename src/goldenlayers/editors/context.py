@@ -12,9 +12,12 @@ takes the first five of the 10-token prefixes (one per start word); one asking f
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 
 PREFIX_STARTS = ["The", "Therefore", "Because", "I", "You"]
 
@@ -67,3 +70,11 @@ def select_templates(by_length: dict[str, list[str]], length_params: list[list[i
             )
         templates.extend(prefix + ". {}" for prefix in stored[:count])
     return templates
+
+
+def load_templates(path, length_params: list[list[int]]) -> list[str]:
+    """The templates an editor uses, from a stored context-prefix file (see :func:`select_templates`)."""
+    stored = json.loads(Path(path).read_text())
+    if "by_length" not in stored:
+        raise InputError("not a context-prefix file of this version; delete it and rerun", file=path, field="by_length")
+    return select_templates(stored["by_length"], length_params)

@@ -49,6 +49,7 @@ class EditContext:
     hparams: dict[str, Any]
     templates: list[str]
     second_moment: Callable[[int], torch.Tensor] | None = None  # layer -> E[k k^T] of the projection inputs
+    values: Any = None  # a values.ValueStore: precomputed target values, read instead of optimising again
 
     @property
     def device(self) -> torch.device:
@@ -285,6 +286,8 @@ def optimize_target(ctx: EditContext, request: EditRequest, module: nn.Module) -
     """
     from . import fastpath
 
+    if ctx.values is not None:  # computed once by the target_values stage (editors.values)
+        return ctx.values.lookup(ctx, request, module)
     if fastpath.get_mode() == "reference":
         return optimize_target_reference(ctx, request, module)
     problem = value_problem(ctx, request)

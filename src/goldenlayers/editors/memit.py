@@ -34,6 +34,7 @@ import re
 import torch
 
 from ..errors import ConfigError
+from .values import ValueSite
 from .core import EditContext, EditRequest, _StopForward, _hidden, fill, keys_over_templates, optimize_target, subject_last_index
 
 _RELATIVE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*\*\s*d\s*$")
@@ -111,6 +112,10 @@ class MEMIT:
     def edited_layers(self, layer: int, n_layers: int, hparams) -> list[int]:
         return window_layers(layer, n_layers, int(hparams.get("window", 5)), str(hparams.get("align", "end")))
 
+    def value_site(self, layer: int, n_layers: int, hparams) -> ValueSite:
+        """Where z is optimised: the output of the window's top block (the residual stream)."""
+        return ValueSite("block", self.edited_layers(layer, n_layers, hparams)[-1])
+
     def solve(self, key: torch.Tensor, residual: torch.Tensor, second_moment: torch.Tensor, hparams) -> tuple[torch.Tensor, dict]:
         """MEMIT's closed form for one key: dW = r (lambda C + k k^T)^{-1} k, as an (out, in) matrix."""
         weight = resolve_update_weight(hparams["mom2_update_weight"], second_moment.shape[0])
@@ -122,7 +127,7 @@ class MEMIT:
         hp, layout = ctx.hparams, ctx.layout
         layers = self.edited_layers(layer, layout.n_layers, hp)
         top = layers[-1]
-        value = optimize_target(ctx, request, layout.block(top))
+        value = optimize_target(ctx, request, self.value_site(layer, layout.n_layers, hp).module(layout))
         z = (value.target_init + value.delta).to(torch.float64)
         info: dict = {"v_steps": value.steps, "v_loss": value.final_loss, "v_prob": value.target_prob}
         saved = {l: layout.rewrite_weight(l).detach().clone() for l in layers}

@@ -18,7 +18,7 @@ class RROME(ROME):
 
     def compute_deltas(self, ctx: EditContext, request: EditRequest, layer: int) -> tuple[dict[int, torch.Tensor], dict]:
         u, key, output = left_vector(ctx, request, layer)
-        value = optimize_target(ctx, request, ctx.layout.mlp(layer))
+        value = optimize_target(ctx, request, self.value_site(layer, ctx.layout.n_layers, ctx.hparams).module(ctx.layout))
         target = value.target_init + value.delta
         right = (target - output) / torch.dot(key, u)
         return {layer: torch.outer(right, u)}, {"v_steps": value.steps, "v_loss": value.final_loss, "v_prob": value.target_prob}

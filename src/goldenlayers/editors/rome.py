@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from .core import EditContext, EditRequest, fill, keys_over_templates, inverse_second_moment_times, optimize_target, projection_io_at, subject_last_index
+from .values import ValueSite
 
 
 def left_vector(ctx: EditContext, request: EditRequest, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -30,9 +31,13 @@ class ROME:
     def edited_layers(self, layer: int, n_layers: int, hparams) -> list[int]:
         return [layer]
 
+    def value_site(self, layer: int, n_layers: int, hparams) -> ValueSite:
+        """Where v* is optimised: the output of the MLP of the edited layer."""
+        return ValueSite("mlp", layer)
+
     def compute_deltas(self, ctx: EditContext, request: EditRequest, layer: int) -> tuple[dict[int, torch.Tensor], dict]:
         u, _, _ = left_vector(ctx, request, layer)
-        value = optimize_target(ctx, request, ctx.layout.mlp(layer))
+        value = optimize_target(ctx, request, self.value_site(layer, ctx.layout.n_layers, ctx.hparams).module(ctx.layout))
         position = subject_last_index(ctx.tokenizer, request.prompt_template, request.subject, ctx.hparams["fact_token"])
         key_in, key_out = projection_io_at(ctx, layer, [fill(request.prompt_template, request.subject)], [position])
         key_in, key_out = key_in[0].float(), key_out[0].float()

@@ -8,12 +8,10 @@ reason; the other cases are kept.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -22,7 +20,7 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..data.schema import read_cases
-from ..editors.context import select_templates
+from ..editors.context import load_templates
 from ..editors.core import EditContext, EditRequest
 from ..editors.hparams import hparams_hash
 from ..editors.registry import get_editor
@@ -122,18 +120,17 @@ def run_edit_job(
     dtype: str = "float32",
     limits: EvalLimits | None = None,
     stats_paths: dict[int, str] | None = None,
+    values_path: str | None = None,
 ) -> pd.DataFrame:
+    """Edit and evaluate every case of ``cases_path`` at ``layer``; write the Parquet table and the resolved
+    hparams. With ``values_path`` (the target_values stage's file) the value optimisation is read, not rerun."""
     limits = limits or EvalLimits()
     torch.manual_seed(seed)
     model, tokenizer, layout, info = load_model(model_dir, device=device, dtype=dtype)
     layout.check_layer(layer, field="layer")
     editor = get_editor(editor_name)
     edited_layers = editor.edited_layers(layer, layout.n_layers, hparams)
-    stored = json.loads(Path(templates_path).read_text())
-    if "by_length" not in stored:
-        raise InputError("not a context-prefix file of this version; delete it and rerun", file=templates_path,
-                         field="by_length")
-    templates = select_templates(stored["by_length"], hparams["context_template_length_params"])
+    templates = load_templates(templates_path, hparams["context_template_length_params"])
 
     second_moment = None
     if editor.needs_stats(hparams):
@@ -149,7 +146,12 @@ def run_edit_job(
                 cache[l] = load_second_moment(stats_paths[l])
             return cache[l]
 
-    ctx = EditContext(model, layout, tokenizer, hparams, templates, second_moment)
+    values = None
+    if values_path:
+        from ..editors.values import ValueStore
+
+        values = ValueStore(values_path)
+    ctx = EditContext(model, layout, tokenizer, hparams, templates, second_moment, values)
     cases = read_cases(cases_path)
     digest = hparams_hash(hparams)
     rows = []

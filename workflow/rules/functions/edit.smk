@@ -8,3 +8,34 @@ def edit_outputs(model, editor, dataset, split):
 def edit_targets():
     return [path for model in MODELS for editor in EDITORS for dataset in DATASETS for split in SPLITS
             for path in edit_outputs(model, editor, dataset, split)]
+
+
+# --- target values (rule target_values in ../edit.smk) ------------------------------------------------
+# The value optimisation runs once per (model, value key, dataset, site) and is read by every edit job
+# whose editor optimises at that site with the same value hyperparameters (ROME and R-ROME share it).
+
+
+def value_spec(model, editor, layer):
+    """(value key, site) of the edit jobs of (model, editor, layer)."""
+    from goldenlayers.editors.values import value_key
+
+    impl, hparams = editor_and_hparams(model, editor)
+    site = impl.value_site(int(layer), int(config["models"][model]["num_layers"]), hparams)
+    return value_key(hparams), str(site)
+
+
+def values_file(wildcards):
+    """Input function for the edit rule: the target values its cases are edited with."""
+    key, site = value_spec(wildcards.model, wildcards.editor, wildcards.layer)
+    return f"results/values/{wildcards.model}/{key}/{wildcards.dataset}/{site}.safetensors"
+
+
+def value_hparams_json(wildcards):
+    """The value hyperparameters behind a value key (of any configured editor that has that key)."""
+    from goldenlayers.editors.values import value_hparams, value_key
+
+    for editor in EDITORS:
+        _, hparams = editor_and_hparams(wildcards.model, editor)
+        if value_key(hparams) == wildcards.vkey:
+            return json.dumps(value_hparams(hparams), sort_keys=True)
+    raise ValueError(f"no configured editor of {wildcards.model} has value key {wildcards.vkey}")

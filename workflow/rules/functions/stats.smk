@@ -7,7 +7,7 @@ STATS_CORPUS = STATS.get("corpus", "gensim-enwiki-sample")
 STATS_N = int(STATS.get("n_samples", 300))
 STATS_DTYPE = STATS.get("dtype", "float32")
 STATS_MAX_LENGTH = int(STATS.get("max_length", 256))
-_STATS_EDITORS = {}
+_EDITORS = {}
 
 
 def stats_file(model, layer):
@@ -40,14 +40,19 @@ def editor_hparams(model, editor):
     return load_hparams(hparams_file(model, editor), editor, editor_overrides(editor))
 
 
-def stats_layers(model, editor, layer):
-    """The layers whose statistics an edit job of (model, editor, layer) reads; [] if the editor needs none."""
+def editor_and_hparams(model, editor):
+    """(the editor object, its resolved hyperparameters for the model), read once per DAG build."""
     from goldenlayers.editors.registry import get_editor
 
     key = (model, editor)
-    if key not in _STATS_EDITORS:
-        _STATS_EDITORS[key] = (get_editor(editor), editor_hparams(model, editor))
-    impl, hparams = _STATS_EDITORS[key]
+    if key not in _EDITORS:
+        _EDITORS[key] = (get_editor(editor), editor_hparams(model, editor))
+    return _EDITORS[key]
+
+
+def stats_layers(model, editor, layer):
+    """The layers whose statistics an edit job of (model, editor, layer) reads; [] if the editor needs none."""
+    impl, hparams = editor_and_hparams(model, editor)
     if not impl.needs_stats(hparams):
         return []
     return impl.edited_layers(int(layer), int(config["models"][model]["num_layers"]), hparams)

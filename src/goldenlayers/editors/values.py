@@ -1,0 +1,172 @@
+"""Target values as a cached stage: the value optimisation once per (case, site), shared by editors.
+
+The value optimisation (ROME's ``v*``, MEMIT's ``z``; :func:`~goldenlayers.editors.core.optimize_target`)
+is the dominant cost of an edit, and its result depends only on the model, the case, the context prefixes,
+the *site* (whose output is shifted: the MLP of layer l for ROME and R-ROME, the output of block l, the top
+of the window, for MEMIT and EMMET) and the value hyperparameters (:data:`VALUE_KEYS`). ROME and R-ROME
+differ only in the solve, so with equal value hyperparameters they edit from the very same ``v*``: the
+workflow computes it once per (model, value key, dataset, site) in the ``target_values`` rule and every edit
+job that needs it reads it. The numbers are those of computing it inside the edit job (same code, same
+arithmetic; ``tests/test_values.py``).
+
+File format: safetensors with ``<case_id>/target_init`` and ``<case_id>/delta`` (float32 vectors), and in
+the metadata the site, the value hyperparameters and per case the steps, final loss and target probability.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from ..errors import ConfigError, GoldenLayersError, InputError
+from ..io import atomic_path, stable_hash
+from .core import EditContext, EditRequest, TargetValue, optimize_target
+
+# The hyperparameters the value optimisation reads (everything else only enters the solve).
+VALUE_KEYS = ("fact_token", "v_num_grad_steps", "v_lr", "v_weight_decay", "clamp_norm_factor", "kl_factor",
+              "v_loss_threshold", "context_template_length_params")
+SITE_KINDS = ("mlp", "block")
+_SITE = re.compile(r"^(mlp|block)(\d+)$")
+
+
+@dataclass(frozen=True)
+class ValueSite:
+    """The module whose output the value optimisation shifts: ``mlp`` (the MLP of ``layer``) or ``block``
+    (the whole block's output, i.e. the residual stream after ``layer``)."""
+
+    kind: str
+    layer: int
+
+    def __post_init__(self):
+        if self.kind not in SITE_KINDS:
+            raise ConfigError(f"unknown value site kind {self.kind!r} (known: {', '.join(SITE_KINDS)})", field="site")
+
+    def __str__(self) -> str:
+        return f"{self.kind}{self.layer}"
+
+    @classmethod
+    def parse(cls, text: str) -> "ValueSite":
+        match = _SITE.match(text)
+        if not match:
+            raise ConfigError(f"not a value site: {text!r} (expected mlp<layer> or block<layer>)", field="site")
+        return cls(match.group(1), int(match.group(2)))
+
+    def module(self, layout) -> torch.nn.Module:
+        layout.check_layer(self.layer, field="site")
+        return layout.mlp(self.layer) if self.kind == "mlp" else layout.block(self.layer)
+
+
+def value_hparams(hparams: dict[str, Any]) -> dict[str, Any]:
+    """The part of an editor's resolved hyperparameters that the value optimisation reads."""
+    missing = [k for k in VALUE_KEYS if k not in hparams]
+    if missing:
+        raise ConfigError(f"value hyperparameter(s) missing: {missing}", field=missing[0])
+    return {k: hparams[k] for k in VALUE_KEYS}
+
+
+def value_key(hparams: dict[str, Any]) -> str:
+    """A short name for the value hyperparameters (part of the values file's path)."""
+    return "v" + stable_hash(value_hparams(hparams), length=10)
+
+
+def compute_values(ctx: EditContext, requests: Iterable[EditRequest], site: ValueSite, progress=None) -> dict[str, TargetValue]:
+    """Run the value optimisation for each request at ``site`` (fast path as configured)."""
+    module = site.module(ctx.layout)
+    values = {}
+    for request in requests:
+        if request.case_id in values:
+            raise InputError(f"case id {request.case_id!r} occurs twice", field="case_id")
+        values[request.case_id] = optimize_target(ctx, request, module)
+        if progress is not None:
+            progress.update(1)
+    return values
+
+
+def save_values(path: str | os.PathLike, values: dict[str, TargetValue], site: ValueSite,
+                hparams: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+    from safetensors.torch import save_file
+
+    tensors, cases = {}, {}
+    for case_id, value in values.items():
+        tensors[f"{case_id}/target_init"] = value.target_init.detach().float().contiguous().cpu()
+        tensors[f"{case_id}/delta"] = value.delta.detach().float().contiguous().cpu()
+        cases[case_id] = {"steps": value.steps, "final_loss": value.final_loss, "target_prob": value.target_prob}
+    metadata = {"site": str(site), "value_hparams": json.dumps(value_hparams(hparams), sort_keys=True),
+                "cases": json.dumps(cases, sort_keys=True), **{k: json.dumps(v) for k, v in (extra or {}).items()}}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+class ValueStore:
+    """Precomputed target values of one site, read by :func:`~goldenlayers.editors.core.optimize_target`
+    instead of optimising again. Guards the wiring: the site, the value hyperparameters and the case must
+    be the ones asked for, or it raises naming the file."""
+
+    def __init__(self, path: str | os.PathLike):
+        from safetensors import safe_open
+
+        self.path = Path(path)
+        try:
+            with safe_open(str(self.path), framework="pt") as handle:
+                metadata = handle.metadata() or {}
+                self._tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+        except FileNotFoundError as err:
+            raise InputError("target values file not found", file=self.path) from err
+        except Exception as err:  # safetensors raises its own error types for a damaged file
+            raise InputError(f"not a readable safetensors file: {err}", file=self.path) from err
+        for field in ("site", "value_hparams", "cases"):
+            if field not in metadata:
+                raise InputError("not a target values file (metadata field missing)", file=self.path, field=field)
+        self.site = ValueSite.parse(metadata["site"])
+        self.hparams = json.loads(metadata["value_hparams"])
+        self.cases = json.loads(metadata["cases"])
+
+    def lookup(self, ctx: EditContext, request: EditRequest, module: torch.nn.Module) -> TargetValue:
+        if module is not self.site.module(ctx.layout):
+            raise GoldenLayersError(f"{self.path}: holds values of site {self.site}, but the editor asks for another "
+                                    "module; the workflow wired the wrong values file")
+        wanted = json.loads(json.dumps(value_hparams(ctx.hparams)))
+        if wanted != self.hparams:
+            differing = sorted(k for k in VALUE_KEYS if wanted.get(k) != self.hparams.get(k))
+            raise InputError(f"computed with other value hyperparameters ({', '.join(differing)})",
+                             file=self.path, field=differing[0] if differing else "value_hparams")
+        case = self.cases.get(request.case_id)
+        if case is None:
+            raise InputError("no target value for this case", file=self.path, record=request.case_id, field="case_id")
+        device = ctx.device
+        return TargetValue(
+            target_init=self._tensors[f"{request.case_id}/target_init"].to(device),
+            delta=self._tensors[f"{request.case_id}/delta"].to(device),
+            steps=int(case["steps"]), final_loss=float(case["final_loss"]), target_prob=float(case["target_prob"]),
+        )
+
+
+def run_values_job(*, model_dir: str, cases_paths: list[str], site: str, hparams: dict[str, Any], templates_path: str,
+                   out: str, seed: int = 0, device: str = "auto", dtype: str = "float32") -> dict[str, TargetValue]:
+    """The ``target_values`` rule: the value optimisation of every case of ``cases_paths`` (a dataset's proxy
+    and test splits) at ``site``, written to ``out``."""
+    from tqdm import tqdm
+
+    from ..data.schema import read_cases
+    from ..models.load import load_model
+    from .context import load_templates
+
+    hparams = value_hparams(hparams)
+    parsed = ValueSite.parse(site)
+    torch.manual_seed(seed)
+    model, tokenizer, layout, info = load_model(model_dir, device=device, dtype=dtype)
+    layout.check_layer(parsed.layer, field="site")
+    templates = load_templates(templates_path, hparams["context_template_length_params"])
+    ctx = EditContext(model, layout, tokenizer, hparams, templates)
+    requests = [EditRequest(case.prompt, case.subject, case.target_new, case.case_id)
+                for path in cases_paths for case in read_cases(path)]
+    with tqdm(total=len(requests), desc=f"values {parsed}", unit="case", mininterval=5) as progress:
+        values = compute_values(ctx, requests, parsed, progress)
+    save_values(out, values, parsed, hparams, extra={"model_revision": info["revision"], "seed": seed})
+    return values
