@@ -150,44 +150,4 @@ def test_emmet_update_maps_the_key_to_its_target(tiny):
     assert info["written_mean"] == pytest.approx(1.0)
     assert float((delta @ key).norm()) == pytest.approx(info["z_error_before"], rel=1e-4)
 
-
-# --- real model (slow) -----------------------------------------------------------------------------------
-REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
-SMOLLM2 = REPO / "resources/models/smollm2-135m"
-
-
-@pytest.mark.slow
-def test_smollm2_memit_and_emmet_edit_with_default_hparams(tmp_path, smollm2, smollm2_templates):
-    """Default hparams (relative lambda), window of 5 ending at layer 8, statistics from gensim's Wikipedia
-    sample (60 texts here, 300 in the workflow): two real CounterFact cases each become the argmax, and
-    the neighbourhood prompts keep their predictions."""
-
-    from goldenlayers.data.loaders import load_cases
-    from goldenlayers.editors.hparams import load_hparams
-    from goldenlayers.evaluate.edit_job import AppliedEdit, EvalLimits, case_queries, evaluate_case
-    from goldenlayers.evaluate.metrics import predicted_tokens
-    from goldenlayers.stats.corpus import fetch_gensim_sample, read_corpus
-
-    torch.manual_seed(0)
-    model, tokenizer, layout = smollm2
-    corpus = tmp_path / "corpus.jsonl"
-    fetch_gensim_sample(corpus, n_samples=60, seed=0)
-    moments, n_tokens = compute_second_moments(model, tokenizer, layout, read_corpus(corpus), [4, 5, 6, 7, 8],
-                                               max_length=128)
-    assert n_tokens > layout.intermediate_size
-    from goldenlayers.editors.context import select_templates
-    cases = load_cases(REPO / "data/benchmarks/counterfact/counterfact_sample.json", "counterfact", "counterfact").cases[:2]
-    for name in ("memit", "emmet"):
-        hparams = load_hparams(REPO / "config/hparams" / name / "llama.yaml", name, {"window": 5, "align": "end"})
-        templates = select_templates(smollm2_templates, hparams["context_template_length_params"])
-        ctx = EditContext(model, layout, tokenizer, hparams, templates, lambda l: moments[l].float())
-        editor = get_editor(name)
-        for case in cases:
-            queries = case_queries(tokenizer, case, EvalLimits())
-            pre = predicted_tokens(model, queries["rewrite"] + queries["locality"], tokenizer.pad_token_id)
-            deltas, info = editor.compute_deltas(ctx, EditRequest(case.prompt, case.subject, case.target_new), 8)
-            assert sorted(deltas) == [4, 5, 6, 7, 8]
-            with AppliedEdit(layout, deltas):
-                scores = evaluate_case(model, tokenizer, queries, pre[1:])
-            assert scores["rewrite_acc"] >= 0.9, (name, case.case_id, scores, info)
-            assert scores["locality"] >= 0.8, (name, case.case_id, scores, info)
+# The real-model check (SmolLM2, ten CounterFact cases, all four editors) is tests/test_editors_smollm2.py.

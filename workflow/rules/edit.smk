@@ -1,5 +1,5 @@
 # Edit stage: the target values once per (model, value key, dataset, site), shared by the editors that
-# optimise the same value; then one edit job per (model, editor, dataset, split, layer), one Parquet row per case.
+# optimise the same value; then one edit job per (model, editor, dataset, layer) for both splits, one Parquet row per case.
 
 
 rule target_values:
@@ -40,13 +40,16 @@ rule edit:
     input:
         unpack(stats_inputs),
         model=model_ready,
-        cases="results/data/{dataset}/{split}.parquet",
+        proxy="results/data/{dataset}/proxy.parquet",
+        test="results/data/{dataset}/test.parquet",
         templates="results/prefixes/{model}.json",
         hparams=lambda w: hparams_file(w.model, w.editor),
         values=values_file,
     output:
-        table="results/edits/{model}/{editor}/{dataset}/{split}/layer{layer}.parquet",
-        hparams="results/edits/{model}/{editor}/{dataset}/{split}/layer{layer}.hparams.json",
+        proxy="results/edits/{model}/{editor}/{dataset}/proxy/layer{layer}.parquet",
+        test="results/edits/{model}/{editor}/{dataset}/test/layer{layer}.parquet",
+        proxy_hparams="results/edits/{model}/{editor}/{dataset}/proxy/layer{layer}.hparams.json",
+        test_hparams="results/edits/{model}/{editor}/{dataset}/test/layer{layer}.hparams.json",
     params:
         overrides=lambda w: json.dumps(editor_overrides(w.editor), sort_keys=True),
         stats=stats_args,
@@ -57,9 +60,9 @@ rule edit:
     conda:
         "../../envs/goldenlayers.yaml"
     log:
-        "logs/edit/{model}/{editor}/{dataset}/{split}/layer{layer}.log",
+        "logs/edit/{model}/{editor}/{dataset}/layer{layer}.log",
     benchmark:
-        "benchmarks/{model}/edit/{editor}/{dataset}/{split}/layer{layer}.tsv"
+        "benchmarks/{model}/edit/{editor}/{dataset}/layer{layer}.tsv"
     threads: config["threads"]["edit"]
     resources:
         gpu=USE_GPU,
@@ -67,8 +70,9 @@ rule edit:
         runtime=job_runtime,
     shell:
         "goldenlayers edit --model-dir resources/models/{wildcards.model} --model-name {wildcards.model:q}"
-        " --cases {input.cases:q} --dataset {wildcards.dataset} --split {wildcards.split}"
+        " --cases {input.proxy:q} {input.test:q} --split proxy test --dataset {wildcards.dataset}"
         " --editor {wildcards.editor} --hparams {input.hparams:q} --overrides {params.overrides:q}"
         " --layer {wildcards.layer} --templates {input.templates:q} --values {input.values:q} {params.stats}"
         " --eval-limits {params.limits:q} --seed {params.seed} --device {params.device} --dtype {params.dtype}"
-        " --threads {threads} --out {output.table:q} --out-hparams {output.hparams:q} > {log:q} 2>&1"
+        " --threads {threads} --out {output.proxy:q} {output.test:q}"
+        " --out-hparams {output.proxy_hparams:q} {output.test_hparams:q} > {log:q} 2>&1"

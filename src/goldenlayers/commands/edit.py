@@ -1,9 +1,9 @@
-"""edit: edit every case of a split at one layer with one editor, evaluate, write one Parquet row per case."""
+"""edit: edit every case of a dataset's splits at one layer with one editor, evaluate, write one Parquet row per case."""
 
 from ._common import json_arg, set_threads
 
 NAME = "edit"
-HELP = "run single-fact edits of one (model, editor, dataset, split) at one layer and evaluate them"
+HELP = "run single-fact edits of one (model, editor, dataset) at one layer and evaluate them, per split"
 
 
 def _stats_arg(text: str) -> tuple[int, str]:
@@ -14,9 +14,9 @@ def _stats_arg(text: str) -> tuple[int, str]:
 def add_arguments(parser):
     parser.add_argument("--model-dir", required=True)
     parser.add_argument("--model-name", required=True)
-    parser.add_argument("--cases", required=True, help="proxy.parquet or test.parquet")
+    parser.add_argument("--cases", nargs="+", required=True, help="the split files (proxy.parquet, test.parquet)")
     parser.add_argument("--dataset", required=True)
-    parser.add_argument("--split", required=True)
+    parser.add_argument("--split", nargs="+", required=True, help="the split names, in the order of --cases")
     parser.add_argument("--editor", required=True)
     parser.add_argument("--hparams", required=True, help="the editor's YAML file for this model family")
     parser.add_argument("--overrides", type=json_arg, default={}, help="JSON: hyperparameter overrides from the config")
@@ -30,20 +30,24 @@ def add_arguments(parser):
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--out-hparams", required=True)
+    parser.add_argument("--out", nargs="+", required=True, help="one Parquet table per split")
+    parser.add_argument("--out-hparams", nargs="+", required=True, help="one resolved-hparams JSON per split")
 
 
 def run(args):
     from ..editors.hparams import load_hparams
-    from ..evaluate.edit_job import EvalLimits, run_edit_job
+    from ..errors import ConfigError
+    from ..evaluate.edit_job import EvalLimits, SplitOutput, run_edit_jobs
 
+    lengths = {len(args.cases), len(args.split), len(args.out), len(args.out_hparams)}
+    if len(lengths) != 1:
+        raise ConfigError("--cases, --split, --out and --out-hparams need one value per split each", field="split")
     set_threads(args.threads)
     hparams = load_hparams(args.hparams, args.editor, args.overrides)
-    run_edit_job(
-        model_dir=args.model_dir, model_name=args.model_name, cases_path=args.cases, editor_name=args.editor,
-        hparams=hparams, layer=args.layer, templates_path=args.templates, out=args.out,
-        out_hparams=args.out_hparams, dataset=args.dataset, split=args.split, seed=args.seed,
+    run_edit_jobs(
+        model_dir=args.model_dir, model_name=args.model_name, editor_name=args.editor,
+        splits=[SplitOutput(*parts) for parts in zip(args.split, args.cases, args.out, args.out_hparams)],
+        hparams=hparams, layer=args.layer, templates_path=args.templates, dataset=args.dataset, seed=args.seed,
         device=args.device, dtype=args.dtype, limits=EvalLimits(**args.eval_limits),
         stats_paths=dict(args.stats), values_path=args.values,
     )

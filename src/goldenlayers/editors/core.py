@@ -14,6 +14,7 @@ Everything is architecture-agnostic: modules come from :class:`~goldenlayers.mod
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -66,6 +67,7 @@ class TargetValue:
     final_loss: float
     target_prob: float
     info: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0  # wall time of the optimisation (kept when the value is stored and read back)
 
 
 class _StopForward(Exception):
@@ -268,6 +270,12 @@ def run_value_optimisation(
     return TargetValue(state["target_init"], delta.detach().clone(), steps, loss_value, prob)
 
 
+def value_info(value: TargetValue) -> dict[str, float]:
+    """The value optimisation's figures every editor reports (``edit_*`` columns of the edit table)."""
+    return {"v_steps": value.steps, "v_loss": value.final_loss, "v_prob": value.target_prob,
+            "value_seconds": value.seconds}
+
+
 def optimize_target(ctx: EditContext, request: EditRequest, module: nn.Module) -> TargetValue:
     """Optimise a shift of ``module``'s output at the subject's last token (ROME's ``v*`` / MEMIT's ``z``).
 
@@ -288,12 +296,15 @@ def optimize_target(ctx: EditContext, request: EditRequest, module: nn.Module) -
 
     if ctx.values is not None:  # computed once by the target_values stage (editors.values)
         return ctx.values.lookup(ctx, request, module)
+    start = time.perf_counter()
     if fastpath.get_mode() == "reference":
-        return optimize_target_reference(ctx, request, module)
-    problem = value_problem(ctx, request)
-    result = fastpath.optimize_target_fast(ctx, problem, module)
-    if result is None:  # a model or setting the fast path does not cover
-        result = optimize_target_full(ctx, problem, module)
+        result = optimize_target_reference(ctx, request, module)
+    else:
+        problem = value_problem(ctx, request)
+        result = fastpath.optimize_target_fast(ctx, problem, module)
+        if result is None:  # a model or setting the fast path does not cover
+            result = optimize_target_full(ctx, problem, module)
+    result.seconds = time.perf_counter() - start
     return result
 
 

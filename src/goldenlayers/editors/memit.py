@@ -35,7 +35,7 @@ import torch
 
 from ..errors import ConfigError
 from .values import ValueSite
-from .core import EditContext, EditRequest, _StopForward, _hidden, fill, keys_over_templates, optimize_target, subject_last_index
+from .core import EditContext, EditRequest, value_info, _StopForward, _hidden, fill, keys_over_templates, optimize_target, subject_last_index
 
 _RELATIVE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*\*\s*d\s*$")
 
@@ -129,7 +129,7 @@ class MEMIT:
         top = layers[-1]
         value = optimize_target(ctx, request, self.value_site(layer, layout.n_layers, hp).module(layout))
         z = (value.target_init + value.delta).to(torch.float64)
-        info: dict = {"v_steps": value.steps, "v_loss": value.final_loss, "v_prob": value.target_prob}
+        info: dict = value_info(value)
         saved = {l: layout.rewrite_weight(l).detach().clone() for l in layers}
         deltas: dict[int, torch.Tensor] = {}
         written: list[float] = []  # per layer: the share of its residual the update writes for this key

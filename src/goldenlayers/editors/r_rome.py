@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .core import EditContext, EditRequest, optimize_target
+from .core import EditContext, EditRequest, value_info, optimize_target
 from .rome import ROME, left_vector
 
 
@@ -21,4 +21,4 @@ class RROME(ROME):
         value = optimize_target(ctx, request, self.value_site(layer, ctx.layout.n_layers, ctx.hparams).module(ctx.layout))
         target = value.target_init + value.delta
         right = (target - output) / torch.dot(key, u)
-        return {layer: torch.outer(right, u)}, {"v_steps": value.steps, "v_loss": value.final_loss, "v_prob": value.target_prob}
+        return {layer: torch.outer(right, u)}, value_info(value)

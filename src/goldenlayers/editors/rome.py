@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from .core import EditContext, EditRequest, fill, keys_over_templates, inverse_second_moment_times, optimize_target, projection_io_at, subject_last_index
+from .core import EditContext, EditRequest, value_info, fill, keys_over_templates, inverse_second_moment_times, optimize_target, projection_io_at, subject_last_index
 from .values import ValueSite
 
 
@@ -43,4 +43,4 @@ class ROME:
         key_in, key_out = key_in[0].float(), key_out[0].float()
         target = key_out + value.delta
         right = (target - key_out) / torch.dot(key_in, u)
-        return {layer: torch.outer(right, u)}, {"v_steps": value.steps, "v_loss": value.final_loss, "v_prob": value.target_prob}
+        return {layer: torch.outer(right, u)}, value_info(value)

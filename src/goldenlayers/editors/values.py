@@ -10,7 +10,9 @@ job that needs it reads it. The numbers are those of computing it inside the edi
 arithmetic; ``tests/test_values.py``).
 
 File format: safetensors with ``<case_id>/target_init`` and ``<case_id>/delta`` (float32 vectors), and in
-the metadata the site, the value hyperparameters and per case the steps, final loss and target probability.
+the metadata the site, the value hyperparameters and per case the steps, final loss, target probability and
+seconds. An edit job that reads a value counts its seconds in the case's ``seconds`` (the cost of the edit as
+if done alone, which the runtime analysis sums for brute force) and reports it as ``edit_value_seconds``.
 """
 
 from __future__ import annotations
@@ -96,7 +98,8 @@ def save_values(path: str | os.PathLike, values: dict[str, TargetValue], site: V
     for case_id, value in values.items():
         tensors[f"{case_id}/target_init"] = value.target_init.detach().float().contiguous().cpu()
         tensors[f"{case_id}/delta"] = value.delta.detach().float().contiguous().cpu()
-        cases[case_id] = {"steps": value.steps, "final_loss": value.final_loss, "target_prob": value.target_prob}
+        cases[case_id] = {"steps": value.steps, "final_loss": value.final_loss, "target_prob": value.target_prob,
+                          "seconds": value.seconds}
     metadata = {"site": str(site), "value_hparams": json.dumps(value_hparams(hparams), sort_keys=True),
                 "cases": json.dumps(cases, sort_keys=True), **{k: json.dumps(v) for k, v in (extra or {}).items()}}
     with atomic_path(path) as tmp:
@@ -144,6 +147,7 @@ class ValueStore:
             target_init=self._tensors[f"{request.case_id}/target_init"].to(device),
             delta=self._tensors[f"{request.case_id}/delta"].to(device),
             steps=int(case["steps"]), final_loss=float(case["final_loss"]), target_prob=float(case["target_prob"]),
+            seconds=float(case["seconds"]),
         )
 
 

@@ -1,4 +1,4 @@
-"""One edit job: every case of one (model, editor, dataset, split) edited at one layer, then evaluated.
+"""One edit job: every case of one (model, editor, dataset) edited at one layer, then evaluated, per split.
 
 Single-fact editing: for each case the editor computes its update, the update is applied, the case is
 evaluated with EasyEdit's teacher-forced metrics, and the original weights are copied back (bit-exact),
@@ -102,28 +102,42 @@ class AppliedEdit:
         return False
 
 
-def run_edit_job(
+@dataclass(frozen=True)
+class SplitOutput:
+    """One split of an edit job: its cases and where its table and resolved hparams go."""
+
+    split: str
+    cases_path: str
+    out: str
+    out_hparams: str
+
+
+def run_edit_job(*, cases_path: str, split: str, out: str, out_hparams: str, **job: Any) -> pd.DataFrame:
+    """Edit and evaluate every case of one split (see :func:`run_edit_jobs`); return its table."""
+    return run_edit_jobs(splits=[SplitOutput(split, cases_path, out, out_hparams)], **job)[0]
+
+
+def run_edit_jobs(
     *,
     model_dir: str,
     model_name: str,
-    cases_path: str,
+    splits: list[SplitOutput],
     editor_name: str,
     hparams: dict[str, Any],
     layer: int,
     templates_path: str,
-    out: str,
-    out_hparams: str,
     dataset: str,
-    split: str,
     seed: int = 0,
     device: str = "auto",
     dtype: str = "float32",
     limits: EvalLimits | None = None,
     stats_paths: dict[int, str] | None = None,
     values_path: str | None = None,
-) -> pd.DataFrame:
-    """Edit and evaluate every case of ``cases_path`` at ``layer``; write the Parquet table and the resolved
-    hparams. With ``values_path`` (the target_values stage's file) the value optimisation is read, not rerun."""
+) -> list[pd.DataFrame]:
+    """The edit rule: every case of each split edited at ``layer`` and evaluated, one table per split.
+
+    The model is loaded once for all splits. With ``values_path`` (the target_values stage's file) the value
+    optimisation is read, not rerun. Nothing is written until every split is done."""
     limits = limits or EvalLimits()
     torch.manual_seed(seed)
     model, tokenizer, layout, info = load_model(model_dir, device=device, dtype=dtype)
@@ -152,41 +166,50 @@ def run_edit_job(
 
         values = ValueStore(values_path)
     ctx = EditContext(model, layout, tokenizer, hparams, templates, second_moment, values)
-    cases = read_cases(cases_path)
     digest = hparams_hash(hparams)
-    rows = []
-    for case in tqdm(cases, desc=f"{editor_name} L{layer} {dataset}/{split}", unit="case", mininterval=5):
-        start = time.perf_counter()
-        queries = case_queries(tokenizer, case, limits)
-        pre = predict(model, queries["rewrite"] + queries["locality"], tokenizer.pad_token_id)
-        pre_rewrite = token_accuracy(pre[0], queries["rewrite"][0])
-        request = EditRequest(case.prompt, case.subject, case.target_new, case.case_id)
-        row: dict[str, Any] = {"case_id": case.case_id, "pre_rewrite_acc": pre_rewrite, "status": "ok", "failure_reason": None}
-        deltas, extra = editor.compute_deltas(ctx, request, layer)
-        bad = [l for l, d in deltas.items() if not torch.isfinite(d).all()]
-        if bad:
-            row.update(status="failed", failure_reason=f"non-finite update at layer(s) {bad}",
-                       rewrite_acc=math.nan, rephrase_acc=math.nan, portability=math.nan, locality=math.nan)
-            log.warning("case %s: non-finite update at layers %s; recorded as failed", case.case_id, bad)
-        else:
-            with AppliedEdit(layout, deltas):
-                row.update(evaluate_case(model, tokenizer, queries, pre[1:]))
-        row.update({f"edit_{k}": v for k, v in extra.items()})
-        row["seconds"] = time.perf_counter() - start
-        rows.append(row)
+    frames = []
+    for part in splits:
+        rows = [_edit_case(ctx, editor, case, layer, limits)
+                for case in tqdm(read_cases(part.cases_path), desc=f"{editor_name} L{layer} {dataset}/{part.split}",
+                                 unit="case", mininterval=5)]
+        frame = pd.DataFrame(rows)
+        provenance = {
+            "model": model_name, "model_revision": info["revision"], "editor": editor_name, "dataset": dataset,
+            "split": part.split, "layer": layer, "hparams_hash": digest, "seed": seed, "package_version": __version__,
+        }
+        for key, value in provenance.items():
+            frame[key] = value
+        frame["edited_layers"] = [list(edited_layers)] * len(frame)
+        front = ["model", "model_revision", "editor", "dataset", "split", "layer", "edited_layers", "case_id",
+                 "rewrite_acc", "rephrase_acc", "locality", "portability", "pre_rewrite_acc", "status", "failure_reason",
+                 "seconds", "hparams_hash", "seed", "package_version"]
+        frames.append((part, frame[front + [c for c in frame.columns if c not in front]], provenance))
+    for part, frame, provenance in frames:
+        write_json(part.out_hparams, {"editor": editor_name, "hparams": hparams, "hparams_hash": digest,
+                                      "edited_layers": edited_layers})
+        write_parquet(part.out, frame, metadata={"metric_protocol": METRIC_PROTOCOL, "hparams": hparams, **provenance})
+    return [frame for _, frame, _ in frames]
 
-    frame = pd.DataFrame(rows)
-    provenance = {
-        "model": model_name, "model_revision": info["revision"], "editor": editor_name, "dataset": dataset,
-        "split": split, "layer": layer, "hparams_hash": digest, "seed": seed, "package_version": __version__,
-    }
-    for key, value in provenance.items():
-        frame[key] = value
-    frame["edited_layers"] = [list(edited_layers)] * len(frame)
-    front = ["model", "model_revision", "editor", "dataset", "split", "layer", "edited_layers", "case_id",
-             "rewrite_acc", "rephrase_acc", "locality", "portability", "pre_rewrite_acc", "status", "failure_reason",
-             "seconds", "hparams_hash", "seed", "package_version"]
-    frame = frame[front + [c for c in frame.columns if c not in front]]
-    write_json(out_hparams, {"editor": editor_name, "hparams": hparams, "hparams_hash": digest, "edited_layers": edited_layers})
-    write_parquet(out, frame, metadata={"metric_protocol": METRIC_PROTOCOL, "hparams": hparams, **provenance})
-    return frame
+
+def _edit_case(ctx: EditContext, editor, case, layer: int, limits: EvalLimits) -> dict[str, Any]:
+    """Edit one case, evaluate it, restore the weights; a non-finite update is recorded as failed."""
+    model, tokenizer, layout = ctx.model, ctx.tokenizer, ctx.layout
+    start = time.perf_counter()
+    queries = case_queries(tokenizer, case, limits)
+    pre = predict(model, queries["rewrite"] + queries["locality"], tokenizer.pad_token_id)
+    pre_rewrite = token_accuracy(pre[0], queries["rewrite"][0])
+    request = EditRequest(case.prompt, case.subject, case.target_new, case.case_id)
+    row: dict[str, Any] = {"case_id": case.case_id, "pre_rewrite_acc": pre_rewrite, "status": "ok", "failure_reason": None}
+    deltas, extra = editor.compute_deltas(ctx, request, layer)
+    bad = [l for l, d in deltas.items() if not torch.isfinite(d).all()]
+    if bad:
+        row.update(status="failed", failure_reason=f"non-finite update at layer(s) {bad}",
+                   rewrite_acc=math.nan, rephrase_acc=math.nan, portability=math.nan, locality=math.nan)
+        log.warning("case %s: non-finite update at layers %s; recorded as failed", case.case_id, bad)
+    else:
+        with AppliedEdit(layout, deltas):
+            row.update(evaluate_case(model, tokenizer, queries, pre[1:]))
+    row.update({f"edit_{k}": v for k, v in extra.items()})
+    # a value read from the target_values stage counts with the time it took there (the edit's whole cost)
+    row["seconds"] = time.perf_counter() - start + (extra.get("value_seconds", 0.0) if ctx.values is not None else 0.0)
+    return row
