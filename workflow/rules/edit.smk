@@ -25,6 +25,8 @@ rule target_values:
     benchmark:
         "benchmarks/{model}/values/{vkey}/{dataset}/{site}.tsv"
     threads: config["threads"]["edit"]
+    # the dominant cost of the sweep: start these first, so the longest ones are not left for the end
+    priority: 10
     resources:
         gpu=USE_GPU,
         mem_mb=job_mem_mb,
