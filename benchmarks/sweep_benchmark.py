@@ -10,6 +10,12 @@ checks that the two paths' per-case metrics agree (max abs diff <= 1e-4).
 
 Timings on a shared machine are noisy: ``--repeats`` reruns each job and the table shows the median and
 the spread (min-max).
+
+``--jobs dag`` (or adding ``dag`` to the list) runs the whole default DAG (``snakemake --cores 2``, model
+preparation included) in a fresh working directory and prints its wall time, the summed job time per rule
+and each rule's peak memory from Snakemake's benchmark files:
+
+    .venv/bin/python benchmarks/sweep_benchmark.py --jobs fast,reference,lga,cma,dag --cases 2 --layers 2,9,16,23,29 --threads 1
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -118,6 +125,38 @@ def locator_available(name: str) -> bool:
     return importlib.util.find_spec(f"goldenlayers.locate.{name}") is not None
 
 
+WORKFLOW_PARTS = ["Snakefile", "workflow", "config", "data", "src", "profiles", "envs"]
+
+
+def run_dag(args) -> dict:
+    """The default DAG from scratch in a temporary working directory (the workflow's files symlinked in)."""
+    import csv
+    from collections import defaultdict
+
+    workdir = Path(tempfile.mkdtemp(prefix="goldenlayers-dag-"))
+    for part in WORKFLOW_PARTS:
+        (workdir / part).symlink_to(ROOT / part)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    cmd = [sys.executable, "-m", "snakemake", "--cores", str(args.dag_cores)]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"the DAG failed in {workdir}:\n{done.stderr[-3000:]}")
+    n_jobs = len(re.findall(r"^Finished job", done.stderr + done.stdout, flags=re.M))
+    per_rule: dict[str, dict] = defaultdict(lambda: {"jobs": 0, "seconds": 0.0, "peak_rss_mib": 0.0})
+    for tsv in (workdir / "benchmarks").rglob("*.tsv"):
+        row = next(csv.DictReader(tsv.open(), delimiter="\t"))
+        parts = tsv.relative_to(workdir / "benchmarks").parts
+        rule = {"edit": "edit", "values": "target_values", "stats": "layer_stats"}.get(parts[1], tsv.stem)
+        entry = per_rule[rule]
+        entry["jobs"] += 1
+        entry["seconds"] += float(row["s"])
+        if row.get("max_rss", "-") not in ("-", "NA", ""):
+            entry["peak_rss_mib"] = max(entry["peak_rss_mib"], float(row["max_rss"]))
+    return {"wall_seconds": wall, "jobs": n_jobs, "per_rule": dict(per_rule), "workdir": str(workdir)}
+
+
 def spread(values: list[float]) -> str:
     return f"{statistics.median(values):8.1f}  ({min(values):.1f}-{max(values):.1f})"
 
@@ -135,6 +174,7 @@ def main(argv=None) -> int:
     parser.add_argument("--cases-file", default=str(ROOT / "data/benchmarks/counterfact/counterfact_sample.json"))
     parser.add_argument("--hparams", default=str(ROOT / "config/hparams/r-rome/llama.yaml"))
     parser.add_argument("--prefixes", default=str(ROOT / "results/prefixes/smollm2-135m.json"))
+    parser.add_argument("--dag-cores", type=int, default=2, help="--cores of the DAG run (job 'dag')")
     parser.add_argument("--json", help="also write all measurements here")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", help=argparse.SUPPRESS)
@@ -151,7 +191,7 @@ def main(argv=None) -> int:
     for repeat in range(args.repeats):
         for job in jobs:
             print(f"== {job} (repeat {repeat + 1}/{args.repeats})", file=sys.stderr, flush=True)
-            results.setdefault(job, []).append(run_job(job, args))
+            results.setdefault(job, []).append(run_dag(args) if job == "dag" else run_job(job, args))
 
     layers = parse_layers(args.layers)
     n_cases = args.cases
@@ -191,6 +231,12 @@ def main(argv=None) -> int:
             lines.append(f"{job.upper() + ' (same cases)':<28}{spread(values):<28}{'':>11}{rss:>14.0f}")
             if bf:
                 lines.append(f"{'  brute force (fast) / ' + job.upper():<28}{bf / statistics.median(values):8.2f}x")
+    for run in results.get("dag", []):
+        lines += ["", f"default DAG (snakemake --cores {args.dag_cores}, from scratch): {run['wall_seconds'] / 60:.1f} min wall, "
+                      f"{run['jobs']} jobs  [{run['workdir']}]",
+                  f"{'  rule':<28}{'jobs':>6}{'job-seconds':>13}{'peak RSS MiB':>14}"]
+        for rule, entry in sorted(run["per_rule"].items(), key=lambda kv: -kv[1]["seconds"]):
+            lines.append(f"{'  ' + rule:<28}{entry['jobs']:>6}{entry['seconds']:>13.0f}{entry['peak_rss_mib']:>14.0f}")
     for job in skipped:
         lines.append(f"{job.upper():<28}skipped: goldenlayers.locate.{job} not importable")
     print("\n".join(lines))

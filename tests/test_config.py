@@ -33,6 +33,7 @@ def test_shipped_configs_validate_and_fill_defaults():
     [
         (lambda c: c["split"].update(proxy_sise=3), "split.proxy_sise", "unknown key"),
         (lambda c: c.update(edtors=["rome"]), "edtors", "unknown key"),
+        (lambda c: c["datasets"].update(wikibio={"split": {"test_sise": 1}}), "datasets.wikibio.split.test_sise", "unknown key"),
         (lambda c: c["split"].update(proxy_size="three"), "split.proxy_size", "not of type"),
         (lambda c: c.update(editors=["rome", "grace"]), "editors.1", "grace"),
         (lambda c: c["datasets"].update(mquake={}), "datasets.mquake", "unknown name"),

@@ -136,3 +136,18 @@ def test_lint_is_clean(workdir, configfile):
     result = snakemake(workdir, "--lint", "--configfile", configfile, timeout=600)
     output = result.stdout + result.stderr
     assert result.returncode == 0 and "Lints for" not in output, output[-4000:]
+
+
+def test_a_dataset_can_override_the_split(workdir):
+    """datasets.<name>.split overrides the global split for that dataset only (the default config gives WikiBio,
+    whose long targets make every edit costly, fewer cases)."""
+    config = yaml.safe_load((workdir / "config/tiny.yaml").read_text())
+    config["datasets"]["zsre"] = {"source": "sample", "split": {"proxy_size": 1, "test_size": 3}}
+    (workdir / "config/tiny-split.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "-n", "-p", "--forceall", "--replace-workflow-config", "--configfile",
+                       "config/tiny-split.yaml")
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text[-3000:]
+    commands = {m[1]: m[0] for m in re.finditer(r"goldenlayers split-dataset --input results/data/(\w+)/\S+ .*", text)}
+    assert "--proxy-size 1 --test-size 3" in commands["zsre"], commands
+    assert "--proxy-size 2 --test-size 2" in commands["counterfact"], commands

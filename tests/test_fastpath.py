@@ -92,6 +92,35 @@ def test_target_values_equal(family, where, cases):
             assert fast.steps == ctx.hparams["v_num_grad_steps"]
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("where", ["mlp", "block"])
+def test_batched_cases_equal_one_at_a_time(family, where):
+    """Cases optimised side by side in one batch (compute_values' default) give each case's own values: same
+    steps (each case stops on its own), same shift and loss as optimising it alone on the reference path."""
+    from goldenlayers.editors.values import ValueSite, compute_values
+
+    ctx = _context(family, "r-rome", steps=12)
+    four = load_cases(ROOT / "data/benchmarks/counterfact/counterfact_sample.json", "counterfact", "counterfact").cases[:4]
+    requests = [EditRequest(c.prompt, c.subject, c.target_new, c.case_id) for c in four]
+    site = ValueSite(where, 1)
+    # a loss threshold between the cases' final losses, so that they stop at different steps inside the batch
+    ctx.hparams["v_loss_threshold"] = -1.0
+    finals = sorted(v.final_loss for v in compute_values(ctx, requests, site).values())
+    ctx.hparams["v_loss_threshold"] = (finals[1] + finals[2]) / 2
+    batched = compute_values(ctx, requests, site, batch_tokens=10_000)
+    with fastpath.use_mode("reference"):
+        alone = compute_values(ctx, requests, site)
+    assert list(batched) == [r.case_id for r in requests]
+    for case_id, value in batched.items():
+        reference = alone[case_id]
+        assert value.steps == reference.steps, (case_id, value.steps, reference.steps)
+        assert torch.allclose(value.target_init, reference.target_init, atol=1e-5, rtol=1e-5)
+        assert torch.allclose(value.delta, reference.delta, atol=1e-4, rtol=1e-4), float((value.delta - reference.delta).abs().max())
+        assert abs(value.final_loss - reference.final_loss) <= 1e-5 * max(1.0, abs(reference.final_loss))
+        assert value.seconds > 0
+    assert len({v.steps for v in alone.values()}) > 1, "the cases should stop at different steps"
+
+
 def test_full_path_is_reference_bit_for_bit(cases):
     """Reading logits only at the positions the loss reads changes nothing (same forward, same numbers)."""
     ctx = _context("llama", "r-rome", steps=5)

@@ -25,7 +25,7 @@ SCRIPT = REPO / "scripts" / "slurm-ci.sh"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 TINY = "config/tiny.yaml"
 # jobs that load a model request a GPU; data, aggregation, figure and publishing jobs must not
-GPU_RULES = {"edit", "layer_stats", "lga", "cma", "context_prefixes"}
+GPU_RULES = {"target_values", "edit", "layer_stats", "lga", "cma", "context_prefixes"}
 CPU_RULES = ("fetch_dataset", "load_dataset", "split_dataset", "collect_edits", "aggregate", "analyse", "fig",
              "publish", "verify_publish")
 # One editor keeps the run at a few minutes: each SLURM job starts its own Snakemake and Python (about
@@ -142,4 +142,4 @@ def test_slurm_saw_the_jobs_and_gpu_requests(slurm_run):
             seen_gpu_rules.add(rule)
         if rule.startswith(CPU_RULES):
             assert not wants_gpu, (rule, tres)
-    assert "edit" in seen_gpu_rules
+    assert {"edit", "target_values"} <= seen_gpu_rules, seen_gpu_rules

@@ -54,7 +54,7 @@ rule split_dataset:
         proxy="results/data/{dataset}/proxy.parquet",
         test="results/data/{dataset}/test.parquet",
     params:
-        args=split_args(),
+        args=lambda w: split_args(w.dataset),
     conda:
         "../../envs/goldenlayers.yaml"
     log:

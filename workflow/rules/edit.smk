@@ -12,6 +12,7 @@ rule target_values:
         "results/values/{model}/{vkey}/{dataset}/{site}.safetensors",
     params:
         hparams=value_hparams_json,
+        batch_tokens=config["target_values"]["batch_tokens"],
         seed=config["seed"],
         device=config["device"],
         dtype=config["dtype"],
@@ -34,8 +35,8 @@ rule target_values:
     shell:
         "goldenlayers values --model-dir resources/models/{wildcards.model} --cases {input.proxy:q} {input.test:q}"
         " --site {wildcards.site} --value-hparams {params.hparams:q} --templates {input.templates:q}"
-        " --seed {params.seed} --device {params.device} --dtype {params.dtype} --threads {threads}"
-        " --out {output:q} > {log:q} 2>&1"
+        " --batch-tokens {params.batch_tokens} --seed {params.seed} --device {params.device} --dtype {params.dtype}"
+        " --threads {threads} --out {output:q} > {log:q} 2>&1"
 
 
 rule edit:

@@ -18,6 +18,8 @@ def add_arguments(parser):
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--batch-tokens", type=int, default=2048,
+                        help="cases optimised side by side up to this many tokens per batch (1: one at a time)")
     parser.add_argument("--out", required=True)
 
 
@@ -26,4 +28,5 @@ def run(args):
 
     set_threads(args.threads)
     run_values_job(model_dir=args.model_dir, cases_paths=args.cases, site=args.site, hparams=args.value_hparams,
-                   templates_path=args.templates, out=args.out, seed=args.seed, device=args.device, dtype=args.dtype)
+                   templates_path=args.templates, out=args.out, seed=args.seed, device=args.device, dtype=args.dtype,
+                   batch_tokens=args.batch_tokens)

@@ -202,6 +202,41 @@ def shift_is_unread(ctx: EditContext, problem: ValueProblem, module: nn.Module) 
     return all(pos != problem.lookups[row] for row, pos in zip(problem.target_rows, problem.target_pos))
 
 
+@dataclass
+class ProblemBatch:
+    """Several cases' value problems as one batch of rows (case after case), optimised side by side.
+
+    Each case keeps its own shift, Adam state, loss, clamp and early stop; rows of different cases never
+    interact (each row is its own sequence), so the loss of one case does not depend on another case's shift
+    and the result is each case's own optimisation, up to float rounding in the larger matrix products.
+    Logits are read in this order: every target (``target_rows``/``target_pos``, case after case), then each
+    case's KL row at its lookup (``kl_rows``).
+    """
+
+    problems: list[ValueProblem]
+    sequences: list[tuple[int, ...]]
+    lookups: list[int]
+    row_case: list[int]
+    target_rows: list[int]
+    target_pos: list[int]
+    target_tok: list[int]
+    kl_rows: list[int]
+
+    @classmethod
+    def of(cls, problems: list[ValueProblem]) -> "ProblemBatch":
+        sequences, lookups, row_case, target_rows, target_pos, target_tok, kl_rows = [], [], [], [], [], [], []
+        for case, problem in enumerate(problems):
+            offset = len(sequences)
+            sequences += problem.sequences
+            lookups += problem.lookups
+            row_case += [case] * len(problem.sequences)
+            target_rows += [offset + row for row in problem.target_rows]
+            target_pos += problem.target_pos
+            target_tok += problem.target_tok
+            kl_rows.append(offset + problem.kl_row)
+        return cls(list(problems), sequences, lookups, row_case, target_rows, target_pos, target_tok, kl_rows)
+
+
 def run_value_optimisation(
     ctx: EditContext,
     problem: ValueProblem,
@@ -209,65 +244,104 @@ def run_value_optimisation(
     shift_positions: torch.Tensor,
     read_logits: Callable[[], torch.Tensor],
 ) -> TargetValue:
+    """The optimisation loop of one case (see :func:`run_value_optimisations`)."""
+    return run_value_optimisations(ctx, ProblemBatch.of([problem]), module, shift_positions, read_logits)[0]
+
+
+def run_value_optimisations(
+    ctx: EditContext,
+    batch: ProblemBatch,
+    module: nn.Module,
+    shift_positions: torch.Tensor,
+    read_logits: Callable[[], torch.Tensor],
+) -> list[TargetValue]:
     """The optimisation loop shared by every compute path (so the paths differ only in how logits are made).
 
-    ``read_logits()`` runs the model with the shift hook on ``module`` active and returns the logits at the
-    target positions (in ``problem.target_*`` order) followed by the KL row's logits at its lookup;
-    ``shift_positions[row]`` is where, in the batch layout that path feeds the model, each row's lookup sits.
+    ``read_logits()`` runs the model with the shift hook on ``module`` active and returns the logits in the
+    batch's order (every target, then each case's KL row); ``shift_positions[row]`` is where, in the batch
+    layout that path feeds the model, each row's lookup sits. Every case has its own shift and Adam
+    optimiser and stops on its own (loss below ``v_loss_threshold``, or the last step); a stopped case's
+    shift stays as it was when it stopped.
     """
     hp = ctx.hparams
     device = ctx.device
-    rows_all = torch.arange(len(problem.sequences), device=device)
-    target_rows_t = torch.tensor(problem.target_rows, device=device)
-    target_tok_t = torch.tensor(problem.target_tok, device=device)
-    n_rewrite, n_target = problem.n_rewrite, problem.n_target
-    first_position = int(shift_positions[0])
+    problems = batch.problems
+    n_cases = len(problems)
+    rows_all = torch.arange(len(batch.sequences), device=device)
+    row_case_t = torch.tensor(batch.row_case, device=device)
+    target_rows_t = torch.tensor(batch.target_rows, device=device)
+    target_tok_t = torch.tensor(batch.target_tok, device=device)
+    n_targets = len(batch.target_rows)
+    # per row: 1 / (its case's number of target tokens); per case: its rewrite rows
+    row_n_target = torch.tensor([float(problems[c].n_target) for c in batch.row_case], device=device)
+    kl_rows = set(batch.kl_rows)
+    rewrite_rows = [row for row in range(len(batch.sequences)) if row not in kl_rows]
+    rewrite_rows_t = torch.tensor(rewrite_rows, device=device)
+    rewrite_case_t = row_case_t[rewrite_rows_t]
+    n_rewrite_t = torch.tensor([float(p.n_rewrite) for p in problems], device=device)
+    first_rows = [batch.row_case.index(c) for c in range(n_cases)]
+    first_positions = [int(shift_positions[row]) for row in first_rows]
 
-    delta = torch.zeros(ctx.layout.hidden_size, device=device, dtype=torch.float32, requires_grad=True)
+    deltas = [torch.zeros(ctx.layout.hidden_size, device=device, dtype=torch.float32, requires_grad=True)
+              for _ in range(n_cases)]
+    optimizers = [torch.optim.Adam([delta], lr=hp["v_lr"]) for delta in deltas]
     state: dict[str, torch.Tensor] = {}
 
     def hook(_module, _inputs, output):
         hidden = _hidden(output)
         if "target_init" not in state:
-            state["target_init"] = hidden[0, first_position].detach().float().clone()
+            state["target_init"] = torch.stack([hidden[row, pos].detach().float().clone()
+                                                for row, pos in zip(first_rows, first_positions)])
         shift = torch.zeros_like(hidden)
-        shift[rows_all, shift_positions] = delta.to(hidden.dtype)
+        shift[rows_all, shift_positions] = torch.stack(deltas)[row_case_t].to(hidden.dtype)
         return _with_hidden(output, hidden + shift)
 
-    optimizer = torch.optim.Adam([delta], lr=hp["v_lr"])
-    frozen = shift_is_unread(ctx, problem, module)
+    frozen = [shift_is_unread(ctx, p, module) for p in problems]
+    results: list[TargetValue | None] = [None] * n_cases
+    active = list(range(n_cases))
     kl_init = None
-    steps, loss_value, prob = 0, float("nan"), float("nan")
     handle = module.register_forward_hook(hook)
     try:
         for step in range(hp["v_num_grad_steps"]):
-            optimizer.zero_grad()
+            for case in active:
+                optimizers[case].zero_grad()
             log_probs = torch.log_softmax(read_logits().float(), dim=-1)
-            token_lp = log_probs[:-1].gather(1, target_tok_t.unsqueeze(1)).squeeze(1)
-            nll_each = -torch.zeros(n_rewrite, device=device).index_add(0, target_rows_t, token_lp) / n_target
-            nll = nll_each.mean()
-            kl_lp = log_probs[-1:]
+            token_lp = log_probs[:n_targets].gather(1, target_tok_t.unsqueeze(1)).squeeze(1)
+            nll_rows = -torch.zeros(len(batch.sequences), device=device).index_add(0, target_rows_t, token_lp) / row_n_target
+            nll_rewrite = nll_rows[rewrite_rows_t]
+            nll = torch.zeros(n_cases, device=device).index_add(0, rewrite_case_t, nll_rewrite) / n_rewrite_t
+            kl_lp = log_probs[n_targets:]
             if kl_init is None:
                 kl_init = kl_lp.detach().clone()
-            kl = hp["kl_factor"] * torch.nn.functional.kl_div(kl_init, kl_lp, log_target=True, reduction="batchmean")
-            decay = hp["v_weight_decay"] * (delta.norm() / state["target_init"].norm() ** 2)
-            loss = nll + kl + decay
-            steps, loss_value = step + 1, float(loss.detach())
-            prob = float(torch.exp(-nll_each.detach()).mean())
-            if loss_value < hp["v_loss_threshold"] or step == hp["v_num_grad_steps"] - 1:
+            kl = hp["kl_factor"] * (kl_lp.exp() * (kl_lp - kl_init)).sum(-1)
+            target_norms = state["target_init"].norm(dim=-1)
+            decay = hp["v_weight_decay"] * torch.stack([d.norm() for d in deltas]) / target_norms ** 2
+            losses = nll + kl + decay
+            loss_values = losses.detach().tolist()
+            probs = torch.zeros(n_cases, device=device).index_add(0, rewrite_case_t, torch.exp(-nll_rewrite.detach()))
+            probs = (probs / n_rewrite_t).tolist()
+            going = []
+            for case in active:
+                done = loss_values[case] < hp["v_loss_threshold"] or step == hp["v_num_grad_steps"] - 1
+                if done or frozen[case]:  # frozen: delta stays 0 and the loss stays put (see shift_is_unread)
+                    steps = hp["v_num_grad_steps"] if frozen[case] and not done else step + 1
+                    results[case] = TargetValue(state["target_init"][case].clone(), deltas[case].detach().clone(),
+                                                steps, loss_values[case], probs[case])
+                else:
+                    going.append(case)
+            active = going
+            if not active:
                 break
-            if frozen:  # delta stays 0 and the loss stays put for every remaining step (see shift_is_unread)
-                steps = hp["v_num_grad_steps"]
-                break
-            loss.backward()
-            optimizer.step()
-            max_norm = hp["clamp_norm_factor"] * state["target_init"].norm()
-            with torch.no_grad():
-                if delta.norm() > max_norm:
-                    delta.mul_(max_norm / delta.norm())
+            losses[active].sum().backward()
+            for case in active:
+                optimizers[case].step()
+                max_norm = hp["clamp_norm_factor"] * target_norms[case]
+                with torch.no_grad():
+                    if deltas[case].norm() > max_norm:
+                        deltas[case].mul_(max_norm / deltas[case].norm())
     finally:
         handle.remove()
-    return TargetValue(state["target_init"], delta.detach().clone(), steps, loss_value, prob)
+    return results  # type: ignore[return-value]
 
 
 def value_info(value: TargetValue) -> dict[str, float]:

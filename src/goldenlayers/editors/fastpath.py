@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from ..evaluate.tokens import output_logits, pad_batch
-from .core import EditContext, TargetValue, ValueProblem, block_index_of, run_value_optimisation
+from .core import EditContext, ProblemBatch, TargetValue, ValueProblem, block_index_of, run_value_optimisations
 
 MODES = ("fast", "reference")
 ENV_VAR = "GOLDENLAYERS_EDIT_PATH"
@@ -172,7 +172,7 @@ def _attention_masks(lookups, lengths, prefix_len, suffix_len, config, attn, dty
     return render(base)
 
 
-def _supported(ctx: EditContext, problem: ValueProblem) -> bool:
+def _supported(ctx: EditContext, problem: ValueProblem | ProblemBatch) -> bool:
     config = _text_config(ctx.model)
     if getattr(config, "model_type", None) not in SUPPORTED_MODEL_TYPES:
         return False
@@ -188,7 +188,7 @@ def _supported(ctx: EditContext, problem: ValueProblem) -> bool:
 
 
 @torch.no_grad()
-def _prefix_state(ctx: EditContext, problem: ValueProblem) -> _PrefixState | None:
+def _prefix_state(ctx: EditContext, problem: ValueProblem | ProblemBatch) -> _PrefixState | None:
     layout, device = ctx.layout, ctx.device
     owner = _owner(layout)
     config = _text_config(ctx.model)
@@ -235,7 +235,7 @@ def _prefix_state(ctx: EditContext, problem: ValueProblem) -> _PrefixState | Non
     return _PrefixState(keys, values, block_inputs, suffix_ids, positions, masks, prefix_len)
 
 
-def _cached_prefix_state(ctx: EditContext, problem: ValueProblem) -> _PrefixState | None:
+def _cached_prefix_state(ctx: EditContext, problem: ValueProblem | ProblemBatch) -> _PrefixState | None:
     if _case_cache is None:
         return _prefix_state(ctx, problem)
     key = (id(ctx.model), tuple(problem.sequences), tuple(problem.lookups))
@@ -271,10 +271,18 @@ def _stubbed_blocks(blocks: nn.ModuleList, below: int, output: torch.Tensor) -> 
 
 def optimize_target_fast(ctx: EditContext, problem: ValueProblem, module: nn.Module) -> TargetValue | None:
     """The value optimisation on suffix tokens and upper blocks only; ``None`` where it does not apply."""
+    values = optimize_targets_fast(ctx, [problem], module)
+    return None if values is None else values[0]
+
+
+def optimize_targets_fast(ctx: EditContext, problems: list[ValueProblem], module: nn.Module) -> list[TargetValue] | None:
+    """Several cases' value optimisations side by side in one batch (:class:`~.core.ProblemBatch`): the same
+    per-case results as one at a time, with larger matrix products. ``None`` where the fast path does not apply."""
     layer = block_index_of(ctx.layout, module)
-    if layer is None or not _supported(ctx, problem):
+    batch = ProblemBatch.of(problems)
+    if layer is None or not _supported(ctx, batch):
         return None
-    state = _cached_prefix_state(ctx, problem)
+    state = _cached_prefix_state(ctx, batch)
     if state is None:
         return None
     device = ctx.device
@@ -282,18 +290,18 @@ def optimize_target_fast(ctx: EditContext, problem: ValueProblem, module: nn.Mod
     n_layers = ctx.layout.n_layers
     cache = _PrefixKV({l: state.keys[l] for l in range(layer, n_layers)},
                       {l: state.values[l] for l in range(layer, n_layers)})
-    lookups = torch.tensor(problem.lookups, device=device)
-    target_rows_t = torch.tensor(problem.target_rows, device=device)
-    target_idx_t = torch.tensor(problem.target_pos, device=device) - lookups[target_rows_t]
-    kl_row = problem.kl_row
+    lookups = torch.tensor(batch.lookups, device=device)
+    target_rows_t = torch.tensor(batch.target_rows, device=device)
+    target_idx_t = torch.tensor(batch.target_pos, device=device) - lookups[target_rows_t]
+    kl_rows_t = torch.tensor(batch.kl_rows, device=device)
     block_input = state.block_inputs[layer]
 
     def read_logits():
         hidden = owner(input_ids=state.suffix_ids, attention_mask=state.masks, position_ids=state.position_ids,
                        past_key_values=cache, use_cache=True).last_hidden_state
-        picked = torch.cat([hidden[target_rows_t, target_idx_t], hidden[kl_row, 0].unsqueeze(0)])
+        picked = torch.cat([hidden[target_rows_t, target_idx_t], hidden[kl_rows_t, 0]])
         return output_logits(ctx.model, picked)
 
     with _stubbed_blocks(ctx.layout.blocks, layer, block_input):
-        return run_value_optimisation(ctx, problem, module, torch.zeros(len(problem.sequences), dtype=torch.long,
-                                                                         device=device), read_logits)
+        return run_value_optimisations(ctx, batch, module, torch.zeros(len(batch.sequences), dtype=torch.long,
+                                                                       device=device), read_logits)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -28,7 +29,7 @@ import torch
 
 from ..errors import ConfigError, GoldenLayersError, InputError
 from ..io import atomic_path, stable_hash
-from .core import EditContext, EditRequest, TargetValue, optimize_target
+from .core import EditContext, EditRequest, TargetValue, optimize_target, value_problem
 
 # The hyperparameters the value optimisation reads (everything else only enters the solve).
 VALUE_KEYS = ("fact_token", "v_num_grad_steps", "v_lr", "v_weight_decay", "clamp_norm_factor", "kl_factor",
@@ -77,17 +78,66 @@ def value_key(hparams: dict[str, Any]) -> str:
     return "v" + stable_hash(value_hparams(hparams), length=10)
 
 
-def compute_values(ctx: EditContext, requests: Iterable[EditRequest], site: ValueSite, progress=None) -> dict[str, TargetValue]:
-    """Run the value optimisation for each request at ``site`` (fast path as configured)."""
+DEFAULT_BATCH_TOKENS = 2048
+
+
+def compute_values(ctx: EditContext, requests: Iterable[EditRequest], site: ValueSite, progress=None,
+                   batch_tokens: int = DEFAULT_BATCH_TOKENS) -> dict[str, TargetValue]:
+    """Run the value optimisation for each request at ``site``.
+
+    On the fast path, consecutive cases are optimised side by side in batches of at most ``batch_tokens``
+    tokens (all rows of all cases of a batch; a case longer than that runs alone): each case keeps its own
+    shift, optimiser and early stop, so the values are the one-at-a-time values up to float rounding, while
+    the matrix products are larger (on a CPU core about 2-3x faster per token for short prompts). Each
+    value's ``seconds`` is its batch's wall time divided among the batch's cases.
+    """
+    from . import fastpath
+
     module = site.module(ctx.layout)
-    values = {}
+    requests = list(requests)
+    seen: set[str] = set()
     for request in requests:
-        if request.case_id in values:
+        if request.case_id in seen:
             raise InputError(f"case id {request.case_id!r} occurs twice", field="case_id")
-        values[request.case_id] = optimize_target(ctx, request, module)
+        seen.add(request.case_id)
+    values: dict[str, TargetValue] = {}
+    if fastpath.get_mode() != "fast":
+        batches = [[request] for request in requests]
+    else:
+        batches = _batches(ctx, requests, batch_tokens)
+    for batch in batches:
+        start = time.perf_counter()
+        results = None
+        if len(batch) > 1:
+            results = fastpath.optimize_targets_fast(ctx, [value_problem(ctx, r) for r in batch], module)
+            if results is not None:
+                share = (time.perf_counter() - start) / len(batch)
+                for result in results:
+                    result.seconds = share
+        if results is None:
+            results = [optimize_target(ctx, request, module) for request in batch]
+        for request, result in zip(batch, results):
+            values[request.case_id] = result
         if progress is not None:
-            progress.update(1)
+            progress.update(len(batch))
     return values
+
+
+def _batches(ctx: EditContext, requests: list[EditRequest], batch_tokens: int) -> list[list[EditRequest]]:
+    """Consecutive requests grouped so that each group's rows hold at most ``batch_tokens`` tokens."""
+    batches: list[list[EditRequest]] = []
+    current: list[EditRequest] = []
+    used = 0
+    for request in requests:
+        tokens = sum(len(row) for row in value_problem(ctx, request).sequences)
+        if current and used + tokens > batch_tokens:
+            batches.append(current)
+            current, used = [], 0
+        current.append(request)
+        used += tokens
+    if current:
+        batches.append(current)
+    return batches
 
 
 def save_values(path: str | os.PathLike, values: dict[str, TargetValue], site: ValueSite,
@@ -152,7 +202,8 @@ class ValueStore:
 
 
 def run_values_job(*, model_dir: str, cases_paths: list[str], site: str, hparams: dict[str, Any], templates_path: str,
-                   out: str, seed: int = 0, device: str = "auto", dtype: str = "float32") -> dict[str, TargetValue]:
+                   out: str, seed: int = 0, device: str = "auto", dtype: str = "float32",
+                   batch_tokens: int = DEFAULT_BATCH_TOKENS) -> dict[str, TargetValue]:
     """The ``target_values`` rule: the value optimisation of every case of ``cases_paths`` (a dataset's proxy
     and test splits) at ``site``, written to ``out``."""
     from tqdm import tqdm
@@ -171,6 +222,6 @@ def run_values_job(*, model_dir: str, cases_paths: list[str], site: str, hparams
     requests = [EditRequest(case.prompt, case.subject, case.target_new, case.case_id)
                 for path in cases_paths for case in read_cases(path)]
     with tqdm(total=len(requests), desc=f"values {parsed}", unit="case", mininterval=5) as progress:
-        values = compute_values(ctx, requests, parsed, progress)
+        values = compute_values(ctx, requests, parsed, progress, batch_tokens=batch_tokens)
     save_values(out, values, parsed, hparams, extra={"model_revision": info["revision"], "seed": seed})
     return values

@@ -34,9 +34,10 @@ def dataset_raw_input(wildcards):
     return dataset_sample(wildcards.dataset)
 
 
-def split_args():
-    """split-dataset options from config["split"] (proxy_size/test_size null = derived / all the rest)."""
-    split = config.get("split") or {}
+def split_args(dataset):
+    """split-dataset options: config["split"], overridden by the dataset's own `split` entry
+    (proxy_size/test_size null = derived / all the rest)."""
+    split = {**(config.get("split") or {}), **(dataset_entry(dataset).get("split") or {})}
     args = [f"--proxy-fraction {float(split.get('proxy_fraction', 0.1))}",
             f"--proxy-min {int(split.get('proxy_min', 10))}",
             f"--seed {int(split.get('seed', 0))}"]
