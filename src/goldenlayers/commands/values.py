@@ -18,7 +18,7 @@ def add_arguments(parser):
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--batch-tokens", type=int, default=2048,
+    parser.add_argument("--batch-tokens", type=int, default=1024,
                         help="cases optimised side by side up to this many tokens per batch (1: one at a time)")
     parser.add_argument("--out", required=True)
 

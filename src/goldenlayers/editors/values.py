@@ -78,7 +78,7 @@ def value_key(hparams: dict[str, Any]) -> str:
     return "v" + stable_hash(value_hparams(hparams), length=10)
 
 
-DEFAULT_BATCH_TOKENS = 2048
+DEFAULT_BATCH_TOKENS = 1024  # two WikiBio cases (~700 tokens each) together took 3.1 GB on SmolLM2; one fits well below
 
 
 def compute_values(ctx: EditContext, requests: Iterable[EditRequest], site: ValueSite, progress=None,
