@@ -272,7 +272,7 @@ def run_value_optimisations(
     target_rows_t = torch.tensor(batch.target_rows, device=device)
     target_tok_t = torch.tensor(batch.target_tok, device=device)
     n_targets = len(batch.target_rows)
-    # per row: 1 / (its case's number of target tokens); per case: its rewrite rows
+    # per row: its case's number of target tokens; per case: its rewrite rows (every row but its KL row)
     row_n_target = torch.tensor([float(problems[c].n_target) for c in batch.row_case], device=device)
     kl_rows = set(batch.kl_rows)
     rewrite_rows = [row for row in range(len(batch.sequences)) if row not in kl_rows]

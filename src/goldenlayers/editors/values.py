@@ -29,7 +29,7 @@ import torch
 
 from ..errors import ConfigError, GoldenLayersError, InputError
 from ..io import atomic_path, stable_hash
-from .core import EditContext, EditRequest, TargetValue, optimize_target, value_problem
+from .core import EditContext, EditRequest, TargetValue, ValueProblem, optimize_target, value_problem
 
 # The hyperparameters the value optimisation reads (everything else only enters the solve).
 VALUE_KEYS = ("fact_token", "v_num_grad_steps", "v_lr", "v_weight_decay", "clamp_norm_factor", "kl_factor",
@@ -102,38 +102,39 @@ def compute_values(ctx: EditContext, requests: Iterable[EditRequest], site: Valu
         seen.add(request.case_id)
     values: dict[str, TargetValue] = {}
     if fastpath.get_mode() != "fast":
-        batches = [[request] for request in requests]
+        batches = [[(request, None)] for request in requests]
     else:
-        batches = _batches(ctx, requests, batch_tokens)
+        batches = _batches([(request, value_problem(ctx, request)) for request in requests], batch_tokens)
     for batch in batches:
         start = time.perf_counter()
         results = None
         if len(batch) > 1:
-            results = fastpath.optimize_targets_fast(ctx, [value_problem(ctx, r) for r in batch], module)
+            results = fastpath.optimize_targets_fast(ctx, [problem for _, problem in batch], module)
             if results is not None:
                 share = (time.perf_counter() - start) / len(batch)
                 for result in results:
                     result.seconds = share
         if results is None:
-            results = [optimize_target(ctx, request, module) for request in batch]
-        for request, result in zip(batch, results):
+            results = [optimize_target(ctx, request, module) for request, _ in batch]
+        for (request, _), result in zip(batch, results):
             values[request.case_id] = result
         if progress is not None:
             progress.update(len(batch))
     return values
 
 
-def _batches(ctx: EditContext, requests: list[EditRequest], batch_tokens: int) -> list[list[EditRequest]]:
-    """Consecutive requests grouped so that each group's rows hold at most ``batch_tokens`` tokens."""
-    batches: list[list[EditRequest]] = []
-    current: list[EditRequest] = []
+def _batches(items: list[tuple[EditRequest, ValueProblem]], batch_tokens: int) -> list[list[tuple[EditRequest, ValueProblem]]]:
+    """Consecutive (request, problem) pairs grouped so that each group's rows hold at most ``batch_tokens``
+    tokens (a case longer than that forms a group of its own)."""
+    batches: list[list[tuple[EditRequest, ValueProblem]]] = []
+    current: list[tuple[EditRequest, ValueProblem]] = []
     used = 0
-    for request in requests:
-        tokens = sum(len(row) for row in value_problem(ctx, request).sequences)
+    for item in items:
+        tokens = sum(len(row) for row in item[1].sequences)
         if current and used + tokens > batch_tokens:
             batches.append(current)
             current, used = [], 0
-        current.append(request)
+        current.append(item)
         used += tokens
     if current:
         batches.append(current)
