@@ -26,13 +26,13 @@ def main() -> int:
 
     from goldenlayers.data.loaders import load_cases
     from goldenlayers.editors.context import generate_prefixes, select_templates
-    from goldenlayers.editors.core import EditContext, EditRequest
     from goldenlayers.editors.hparams import load_hparams
     from goldenlayers.editors.registry import get_editor
-    from goldenlayers.evaluate.edit_job import AppliedEdit
-    from goldenlayers.evaluate.metrics import mean_or_nan, predicted_tokens, token_accuracy, unchanged_fraction
-    from goldenlayers.evaluate.tokens import encode_qa
+    from goldenlayers.editors.request import EditContext, EditRequest
+    from goldenlayers.editors.weights import AppliedEdit
+    from goldenlayers.evaluate.metrics import mean_or_nan, predict, token_accuracy, unchanged_fraction
     from goldenlayers.models.load import load_model
+    from goldenlayers.models.tokens import encode_qa
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--editors", nargs="+", default=["rome", "r-rome"])
@@ -62,11 +62,11 @@ def main() -> int:
                 rewrite = encode_qa(tokenizer, case.prompt, case.target_new)
                 rephrase = encode_qa(tokenizer, case.rephrase_prompts[0], case.target_new)
                 local = [encode_qa(tokenizer, p, a) for p, a in zip(case.locality_prompts, case.locality_answers)]
-                before = predicted_tokens(model, local, pad)
+                before = predict(model, local, pad)
                 start = time.perf_counter()
-                deltas, _ = editor.compute_deltas(ctx, EditRequest(case.prompt, case.subject, case.target_new), layer)
+                deltas, _ = editor.compute_deltas(ctx, EditRequest.of(case), layer)
                 with AppliedEdit(layout, deltas):
-                    after = predicted_tokens(model, [rewrite, rephrase] + local, pad)
+                    after = predict(model, [rewrite, rephrase] + local, pad)
                 scores["seconds"].append(time.perf_counter() - start)
                 scores["rewrite"].append(token_accuracy(after[0], rewrite))
                 scores["rephrase"].append(token_accuracy(after[1], rephrase))

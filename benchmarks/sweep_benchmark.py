@@ -52,15 +52,18 @@ def parse_layers(text: str | None, n_layers: int = 30) -> list[int]:
 
 
 def worker(args) -> dict:
+    import contextlib
+
     import torch
 
     torch.set_num_threads(args.threads)
     from goldenlayers.data.loaders import load_cases
-    from goldenlayers.editors.core import EditContext
+    from goldenlayers.editors import fastpath
+    from goldenlayers.editors.context import load_templates
     from goldenlayers.editors.hparams import load_hparams
     from goldenlayers.editors.registry import get_editor
-    from goldenlayers.evaluate.edit_job import EvalLimits, case_queries
-    from goldenlayers.evaluate.sweep import sweep_case
+    from goldenlayers.editors.request import EditContext
+    from goldenlayers.evaluate.edit_job import EvalLimits, case_queries, edit_case, pre_edit
     from goldenlayers.models.load import load_model
 
     t0 = time.perf_counter()
@@ -73,14 +76,17 @@ def worker(args) -> dict:
 
     if args.worker in ("fast", "reference"):
         hparams = load_hparams(args.hparams, args.editor)
-        templates = json.loads(Path(args.prefixes).read_text())["templates"]
+        templates = load_templates(args.prefixes, hparams["context_template_length_params"])
         ctx = EditContext(model, layout, tokenizer, hparams, templates)
         editor = get_editor(args.editor)
         rows, per_case = [], []
-        for case in cases:
+        fast = args.worker == "fast"
+        for case in cases:  # the edit job's own edit_case at every layer; the fast path shares what is layer-free
             start = time.perf_counter()
             queries = case_queries(tokenizer, case, EvalLimits())
-            rows.extend(sweep_case(ctx, editor, case, queries, layers, args.worker))
+            with fastpath.use_mode(args.worker), (fastpath.case_cache() if fast else contextlib.nullcontext()):
+                pre = pre_edit(model, tokenizer, queries) if fast else None
+                rows.extend({"layer": layer, **edit_case(ctx, editor, case, layer, queries, pre)} for layer in layers)
             per_case.append(time.perf_counter() - start)
             print(f"[{args.worker}] case {case.case_id}: {per_case[-1]:.1f} s for {len(layers)} layers", file=sys.stderr, flush=True)
         result.update(rows=rows, case_seconds=per_case, wall_seconds=sum(per_case))

@@ -22,11 +22,13 @@ import torch
 import yaml
 
 from goldenlayers.data.loaders import load_cases
-from goldenlayers.editors.core import EditContext, EditRequest
+from goldenlayers.editors.context import load_templates
 from goldenlayers.editors.hparams import load_hparams
 from goldenlayers.editors.registry import get_editor
-from goldenlayers.evaluate.edit_job import AppliedEdit, EvalLimits, case_queries, evaluate_case
-from goldenlayers.evaluate.metrics import predicted_tokens, unchanged_fraction
+from goldenlayers.editors.request import EditContext, EditRequest
+from goldenlayers.editors.weights import AppliedEdit
+from goldenlayers.evaluate.edit_job import EvalLimits, case_queries, evaluate_case, pre_edit
+from goldenlayers.evaluate.metrics import predict, unchanged_fraction
 from goldenlayers.models.load import load_model
 from goldenlayers.stats.covariance import load_second_moment
 
@@ -70,21 +72,20 @@ def main():
                 cache[l] = load_second_moment(Path(args.stats_dir) / f"layer{l}.safetensors")
             return cache[l]
 
-    templates = json.loads(Path(args.templates).read_text())["templates"]
+    templates = load_templates(args.templates, hparams["context_template_length_params"])
     ctx = EditContext(model, layout, tokenizer, hparams, templates, second_moment)
     cases = load_cases(args.cases, "counterfact", "counterfact").cases[: args.n]
     rows = []
     for case in cases:
         queries = case_queries(tokenizer, case, EvalLimits())
-        pre = predicted_tokens(model, queries["rewrite"] + queries["locality"], tokenizer.pad_token_id)
-        request = EditRequest(case.prompt, case.subject, case.target_new, case.case_id)
+        _, pre_locality = pre_edit(model, tokenizer, queries)
         start = time.perf_counter()
-        deltas, info = editor.compute_deltas(ctx, request, args.layer)
+        deltas, info = editor.compute_deltas(ctx, EditRequest.of(case), args.layer)
         seconds = time.perf_counter() - start
         with AppliedEdit(layout, deltas):
-            metrics = evaluate_case(model, tokenizer, queries, pre[1:])
-            post_loc = predicted_tokens(model, queries["locality"][:1], tokenizer.pad_token_id)
-        metrics["locality_first"] = unchanged_fraction(pre[1], post_loc[0])
+            metrics = evaluate_case(model, tokenizer, queries, pre_locality)
+            post_loc = predict(model, queries["locality"][:1], tokenizer.pad_token_id)
+        metrics["locality_first"] = unchanged_fraction(pre_locality[0], post_loc[0])
         row = {"case_id": case.case_id, "subject": case.subject, "target_new": case.target_new, **metrics,
                "seconds": seconds, **{k: v for k, v in info.items()}}
         rows.append(row)

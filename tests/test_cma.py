@@ -12,7 +12,7 @@ import torch
 
 from goldenlayers import cli
 from goldenlayers.data.schema import EditCase, cases_to_table
-from goldenlayers.evaluate.tokens import encode_qa
+from goldenlayers.models.tokens import encode_qa
 from goldenlayers.io import read_parquet_metadata
 from goldenlayers.locate.cma import (case_noise, run_cma, subject_embedding_std, subject_positions, trace_case,
                                      window_layers)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from goldenlayers.editors.core import EditContext, EditRequest
+from goldenlayers.editors.request import EditContext, EditRequest
 from goldenlayers.editors.emmet import EMMET
-from goldenlayers.editors.memit import MEMIT, memit_key, resolve_update_weight, window_layers
+from goldenlayers.editors.memit import MEMIT, edit_window, memit_key, resolve_update_weight
 from goldenlayers.editors.registry import get_editor
 from goldenlayers.errors import ConfigError
 from goldenlayers.models.layout import resolve_layout
@@ -57,15 +57,15 @@ def _weights(layout):
     return {l: layout.rewrite_weight(l).detach().clone() for l in range(layout.n_layers)}
 
 
-def test_window_layers_end_center_and_clipping():
-    assert window_layers(8, 30, 5, "end") == [4, 5, 6, 7, 8]
-    assert window_layers(8, 30, 5, "center") == [6, 7, 8, 9, 10]
-    assert window_layers(8, 30, 4, "center") == [7, 8, 9, 10]
-    assert window_layers(1, 30, 5, "end") == [0, 1]
-    assert window_layers(29, 30, 5, "center") == [27, 28, 29]
-    assert window_layers(3, 30, 1, "end") == [3]
+def test_edit_window_end_center_and_clipping():
+    assert edit_window(8, 30, 5, "end") == [4, 5, 6, 7, 8]
+    assert edit_window(8, 30, 5, "center") == [6, 7, 8, 9, 10]
+    assert edit_window(8, 30, 4, "center") == [7, 8, 9, 10]
+    assert edit_window(1, 30, 5, "end") == [0, 1]
+    assert edit_window(29, 30, 5, "center") == [27, 28, 29]
+    assert edit_window(3, 30, 1, "end") == [3]
     with pytest.raises(ConfigError):
-        window_layers(3, 30, 5, "middle")
+        edit_window(3, 30, 5, "middle")
 
 
 def test_update_weight_absolute_and_relative():

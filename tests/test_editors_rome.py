@@ -6,12 +6,13 @@ import pytest
 import torch
 
 from goldenlayers.editors.context import select_templates
-from goldenlayers.editors.core import EditContext, EditRequest, fill, keys_over_templates, projection_io_at, subject_last_index
+from goldenlayers.editors.keys import fill, keys_over_templates, projection_io_at, subject_last_index
 from goldenlayers.editors.hparams import load_hparams
 from goldenlayers.editors.registry import get_editor
-from goldenlayers.evaluate.edit_job import AppliedEdit
+from goldenlayers.editors.request import EditContext, EditRequest
+from goldenlayers.editors.weights import AppliedEdit
 from goldenlayers.evaluate.metrics import predicted_tokens, token_accuracy
-from goldenlayers.evaluate.tokens import encode_qa
+from goldenlayers.models.tokens import encode_qa
 
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def test_update_is_rank_one_maps_key_to_target_and_edits(tiny, editor_name):
 
 def test_rrome_value_equals_optimised_target(tiny):
     """R-ROME's update moves the prefix-averaged output exactly to target_init + delta."""
-    from goldenlayers.editors.core import optimize_target
+    from goldenlayers.editors.values import optimize_target
 
     model, tokenizer, layout = tiny
     ctx = EditContext(model, layout, tokenizer, TINY_HPARAMS, TINY_TEMPLATES)

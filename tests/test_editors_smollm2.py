@@ -14,12 +14,12 @@ import torch
 
 from goldenlayers.data.loaders import load_cases
 from goldenlayers.editors.context import select_templates
-from goldenlayers.editors.core import EditContext, EditRequest
+from goldenlayers.editors.request import EditContext, EditRequest
 from goldenlayers.editors.hparams import load_hparams
 from goldenlayers.editors.registry import get_editor
 from goldenlayers.editors.values import ValueStore, compute_values, save_values
-from goldenlayers.evaluate.edit_job import AppliedEdit, EvalLimits, case_queries, evaluate_case
-from goldenlayers.evaluate.metrics import mean_or_nan, predicted_tokens
+from goldenlayers.evaluate.edit_job import EvalLimits, case_queries, edit_case, pre_edit
+from goldenlayers.evaluate.metrics import mean_or_nan
 from job_inputs import REPO
 
 LAYER = 8
@@ -46,11 +46,11 @@ def test_every_editor_edits_eight_of_ten_counterfact_cases_at_layer_8(tmp_path, 
     torch.manual_seed(0)
     model, tokenizer, layout = smollm2
     cases = load_cases(REPO / "data/benchmarks/counterfact/counterfact_sample.json", "counterfact", "counterfact").cases[:10]
-    requests = [EditRequest(c.prompt, c.subject, c.target_new, c.case_id) for c in cases]
+    requests = [EditRequest.of(c) for c in cases]
     # the two figures only: rewrite and locality (all ten neighbourhood prompts)
     queries = {c.case_id: case_queries(tokenizer, c, EvalLimits(max_rephrase=0, max_locality=10, max_portability=0))
                for c in cases}
-    before = {c.case_id: predicted_tokens(model, queries[c.case_id]["locality"], tokenizer.pad_token_id) for c in cases}
+    pre = {c.case_id: pre_edit(model, tokenizer, queries[c.case_id]) for c in cases}
     stores: dict[str, ValueStore] = {}
     report = {}
     for name in ("r-rome", "rome", "memit", "emmet"):
@@ -65,11 +65,8 @@ def test_every_editor_edits_eight_of_ten_counterfact_cases_at_layer_8(tmp_path, 
             save_values(path, compute_values(ctx, requests, site), site, hparams)
             stores[str(site)] = ValueStore(path)
         ctx.values = stores[str(site)]
-        scores = []
-        for case, request in zip(cases, requests):
-            deltas, _ = editor.compute_deltas(ctx, request, LAYER)
-            with AppliedEdit(layout, deltas):
-                scores.append(evaluate_case(model, tokenizer, queries[case.case_id], before[case.case_id]))
+        scores = [edit_case(ctx, editor, case, LAYER, queries[case.case_id], pre[case.case_id]) for case in cases]
+        assert all(s["status"] == "ok" for s in scores), (name, scores)
         rewrites = [s["rewrite_acc"] for s in scores]
         report[name] = (sum(r >= 0.9 for r in rewrites), mean_or_nan([s["locality"] for s in scores]))
     print("editor: (cases with rewrite >= 0.9 of 10, mean locality)", report)

@@ -1,7 +1,12 @@
-"""The fast compute path gives the reference path's numbers (tiny GPT-2, LLaMA and Gemma3 models)."""
+"""The fast compute path gives the reference path's numbers (tiny GPT-2, LLaMA and Gemma3 models).
+
+The sweeps run the production functions of the edit job (:func:`~goldenlayers.evaluate.edit_job.edit_case`),
+once under each compute path.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 
@@ -9,12 +14,12 @@ import pytest
 import torch
 
 from goldenlayers.data.loaders import load_cases
-from goldenlayers.editors import core, fastpath
-from goldenlayers.editors.core import EditContext, EditRequest
+from goldenlayers.editors import fastpath, target_value
 from goldenlayers.editors.hparams import load_hparams
 from goldenlayers.editors.registry import get_editor
-from goldenlayers.evaluate.edit_job import EvalLimits, case_queries
-from goldenlayers.evaluate.sweep import METRICS, sweep_case
+from goldenlayers.editors.request import EditContext, EditRequest
+from goldenlayers.editors.target_value import optimize_target_full, value_problem
+from goldenlayers.evaluate.edit_job import METRICS, EvalLimits, case_queries, edit_case, pre_edit
 from goldenlayers.models.layout import resolve_layout
 from goldenlayers.models.tiny import build_tiny
 
@@ -41,6 +46,17 @@ def _context(family: str, editor: str, steps: int | None = None):
     return EditContext(model, layout, tokenizer, hparams, TEMPLATES, second_moment=lambda layer: second)
 
 
+def sweep_case(ctx, editor, case, layers, mode: str) -> list[dict]:
+    """One case edited at every layer of ``layers`` in one process, through the edit job's own ``edit_case``.
+    On the fast path the pre-edit predictions (independent of the layer) and the per-case forward of the
+    value optimisation (``case_cache``) are shared across layers, as a brute-force sweep would share them."""
+    queries = case_queries(ctx.tokenizer, case, EvalLimits())
+    shared = fastpath.case_cache() if mode == "fast" else contextlib.nullcontext()
+    with fastpath.use_mode(mode), shared:
+        pre = pre_edit(ctx.model, ctx.tokenizer, queries) if mode == "fast" else None
+        return [{"layer": layer, **edit_case(ctx, editor, case, layer, queries, pre)} for layer in layers]
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("editor_name", ["r-rome", "rome"])
 def test_sweep_metrics_equal(family, editor_name, cases):
@@ -49,12 +65,11 @@ def test_sweep_metrics_equal(family, editor_name, cases):
     editor = get_editor(editor_name)
     layers = list(range(N_LAYERS))
     for case in cases:
-        queries = case_queries(ctx.tokenizer, case, EvalLimits())
         before = {k: v.clone() for k, v in ctx.model.state_dict().items()}
-        fast = sweep_case(ctx, editor, case, queries, layers, "fast")
-        reference = sweep_case(ctx, editor, case, queries, layers, "reference")
+        fast = sweep_case(ctx, editor, case, layers, "fast")
+        reference = sweep_case(ctx, editor, case, layers, "reference")
         for f, r in zip(fast, reference):
-            assert f["layer"] == r["layer"]
+            assert f["layer"] == r["layer"] and f["status"] == r["status"] == "ok"
             assert f["edit_v_steps"] == r["edit_v_steps"]
             assert f["pre_rewrite_acc"] == r["pre_rewrite_acc"]
             for name in METRICS:
@@ -75,11 +90,10 @@ def test_target_values_equal(family, where, cases):
     every layer (at the last one the shift reaches no read position, and both paths return delta = 0)."""
     ctx = _context(family, "r-rome", steps=10)
     case = cases[0]
-    request = EditRequest(case.prompt, case.subject, case.target_new, case.case_id)
-    problem = core.value_problem(ctx, request)
+    problem = value_problem(ctx, EditRequest.of(case))
     for layer in range(N_LAYERS):
         module = ctx.layout.mlp(layer) if where == "mlp" else ctx.layout.block(layer)
-        reference = core.optimize_target_reference(ctx, request, module)
+        reference = optimize_target_full(ctx, problem, module, reference=True)
         fast = fastpath.optimize_target_fast(ctx, problem, module)
         assert fast is not None, "the fast path did not apply"
         assert fast.steps == reference.steps
@@ -87,7 +101,7 @@ def test_target_values_equal(family, where, cases):
         assert torch.allclose(fast.delta, reference.delta, atol=1e-4, rtol=1e-4), float((fast.delta - reference.delta).abs().max())
         assert abs(fast.final_loss - reference.final_loss) <= 1e-5 * max(1.0, abs(reference.final_loss))
         if layer == N_LAYERS - 1:
-            assert core.shift_is_unread(ctx, problem, module)
+            assert target_value.shift_is_unread(ctx, problem, module)
             assert not fast.delta.any() and not reference.delta.any()
             assert fast.steps == ctx.hparams["v_num_grad_steps"]
 
@@ -101,7 +115,7 @@ def test_batched_cases_equal_one_at_a_time(family, where):
 
     ctx = _context(family, "r-rome", steps=12)
     four = load_cases(ROOT / "data/benchmarks/counterfact/counterfact_sample.json", "counterfact", "counterfact").cases[:4]
-    requests = [EditRequest(c.prompt, c.subject, c.target_new, c.case_id) for c in four]
+    requests = [EditRequest.of(c) for c in four]
     site = ValueSite(where, 1)
     # a loss threshold between the cases' final losses, so that they stop at different steps inside the batch
     ctx.hparams["v_loss_threshold"] = -1.0
@@ -125,10 +139,10 @@ def test_full_path_is_reference_bit_for_bit(cases):
     """Reading logits only at the positions the loss reads changes nothing (same forward, same numbers)."""
     ctx = _context("llama", "r-rome", steps=5)
     case = cases[0]
-    request = EditRequest(case.prompt, case.subject, case.target_new, case.case_id)
+    problem = value_problem(ctx, EditRequest.of(case))
     module = ctx.layout.mlp(1)
-    full = core.optimize_target_full(ctx, core.value_problem(ctx, request), module)
-    reference = core.optimize_target_reference(ctx, request, module)
+    full = optimize_target_full(ctx, problem, module)
+    reference = optimize_target_full(ctx, problem, module, reference=True)
     assert torch.allclose(full.delta, reference.delta, atol=1e-6)
 
 
@@ -148,14 +162,13 @@ def test_case_cache_guards_edited_weights(cases):
     """Inside case_cache, an edit computed while another edit is still applied recomputes the cached forward."""
     ctx = _context("llama", "r-rome", steps=4)
     case = cases[0]
-    request = EditRequest(case.prompt, case.subject, case.target_new, case.case_id)
-    problem = core.value_problem(ctx, request)
+    problem = value_problem(ctx, EditRequest.of(case))
     with fastpath.case_cache():
         clean = fastpath.optimize_target_fast(ctx, problem, ctx.layout.mlp(1))
         ctx.layout.add_to_weight(0, torch.full_like(ctx.layout.weight_out_in(0), 1e-2))
         try:
             edited = fastpath.optimize_target_fast(ctx, problem, ctx.layout.mlp(1))
-            uncached = core.optimize_target_full(ctx, problem, ctx.layout.mlp(1))
+            uncached = optimize_target_full(ctx, problem, ctx.layout.mlp(1))
         finally:
             ctx.layout.add_to_weight(0, torch.full_like(ctx.layout.weight_out_in(0), -1e-2))
     assert not torch.allclose(clean.target_init, edited.target_init)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from goldenlayers import cli
 from goldenlayers.data.schema import EditCase, cases_to_table
-from goldenlayers.evaluate.tokens import encode_qa
+from goldenlayers.models.tokens import encode_qa
 from goldenlayers.io import read_parquet_metadata
 from goldenlayers.locate import lga as lga_module
 from goldenlayers.locate.lga import layer_params, run_lga

@@ -7,7 +7,7 @@ import math
 import torch
 
 from goldenlayers.evaluate.metrics import mean_or_nan, predicted_tokens, token_accuracy, unchanged_fraction
-from goldenlayers.evaluate.tokens import QA, answer_positions, encode_qa
+from goldenlayers.models.tokens import QA, answer_positions, encode_qa
 from goldenlayers.models.tiny import byte_tokenizer
 
 

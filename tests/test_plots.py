@@ -7,7 +7,7 @@ import importlib
 import pandas as pd
 import pytest
 
-from goldenlayers.analysis import synthetic
+import synthetic
 from goldenlayers.analysis.compare import compare_locators
 from goldenlayers.analysis.golden import golden_layers
 from goldenlayers.analysis.runtime import runtime_table

@@ -14,8 +14,7 @@ from goldenlayers.models.layout import resolve_layout
 from goldenlayers.models.tiny import build_tiny
 from goldenlayers.stats import corpus as corpus_mod
 from goldenlayers.stats.corpus import chunk_paragraphs, read_corpus, seeded_sample, strip_wiki_markup
-from goldenlayers.stats.covariance import (compute_second_moments, load_second_moment, read_stats_file,
-                                           save_second_moment, stats_path)
+from goldenlayers.stats.covariance import compute_second_moments, load_second_moment, read_stats_file, save_second_moment
 
 TEXTS = ["Short one.", "A somewhat longer sentence about rivers and mountains, with a comma.",
          "x" * 300, "Tokens: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10.", "Mid-length text for a second batch of keys."]
@@ -56,8 +55,6 @@ def test_save_load_roundtrip_and_metadata(tmp_path):
     tensor, meta = read_stats_file(path)
     assert tensor.dtype == torch.float32 and meta["dtype"] == "float32" and meta["corpus"] == "test"
     torch.testing.assert_close(load_second_moment(path), c.float())
-    assert stats_path("m", "gensim-enwiki-sample", 300, "float32", 4) == \
-        "results/stats/m/gensim-enwiki-sample_n300_float32/layer4.safetensors"
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "missing", "not_square"])

@@ -71,7 +71,7 @@ def test_rome_and_r_rome_share_the_value_memit_and_emmet_share_theirs():
 
 
 def test_store_refuses_other_hyperparameters_another_site_and_unknown_cases(job):
-    from goldenlayers.editors.core import EditContext, EditRequest
+    from goldenlayers.editors.request import EditContext, EditRequest
     from goldenlayers.errors import GoldenLayersError
     from goldenlayers.models.load import load_model
 

@@ -3,7 +3,7 @@
 The shift is added at each row's subject-last token (its *lookup*) in one block L. Under causal attention
 nothing before the lookup depends on it, and nothing below block L does. So, once per case:
 
-1. one no-grad forward of the whole padded batch yields every layer's keys/values (``past_key_values``)
+1. one no-grad forward of the whole padded batch yields every layer's keys/values (its KV cache)
    and the input of every block at each row's positions from the lookup on;
 2. every Adam step then feeds only those *suffix* positions (the lookup, the rest of the prompt and the
    teacher-forced target tokens: 2-4 tokens instead of ~20 per row), with
@@ -31,6 +31,7 @@ fingerprint of the rewritten weights guards that promise.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -38,8 +39,11 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from ..evaluate.tokens import output_logits, pad_batch
-from .core import EditContext, ProblemBatch, TargetValue, ValueProblem, block_index_of, run_value_optimisations
+from ..models.hooks import hooks
+from ..models.layout import text_config
+from ..models.tokens import output_logits, pad_batch
+from .request import EditContext
+from .target_value import ProblemBatch, TargetValue, ValueProblem, block_index_of, run_value_optimisations
 
 MODES = ("fast", "reference")
 ENV_VAR = "GOLDENLAYERS_EDIT_PATH"
@@ -103,15 +107,16 @@ def _weights_fingerprint(layout) -> tuple[float, ...]:
 # ------------------------------------------------------------------------------------------ model parts
 
 
-def _text_config(model):
-    config = model.config
-    return config.get_text_config() if hasattr(config, "get_text_config") else config
-
-
 def _owner(layout) -> nn.Module:
     """The module whose forward runs the block list (LlamaModel, GPT2Model, Gemma3TextModel)."""
     path = layout.blocks_path.rsplit(".", 1)[0] if "." in layout.blocks_path else ""
     return layout.model.get_submodule(path) if path else layout.model
+
+
+def _cache_name(owner: nn.Module) -> str:
+    """The name of the KV-cache argument and output field: ``cache`` since transformers 5.x renamed it
+    (``past_key_values`` warns there and goes in 5.40), ``past_key_values`` in the versions before."""
+    return "cache" if "cache" in inspect.signature(owner.forward).parameters else "past_key_values"
 
 
 class _PrefixKV:
@@ -173,7 +178,7 @@ def _attention_masks(lookups, lengths, prefix_len, suffix_len, config, attn, dty
 
 
 def _supported(ctx: EditContext, problem: ValueProblem | ProblemBatch) -> bool:
-    config = _text_config(ctx.model)
+    config = text_config(ctx.model)
     if getattr(config, "model_type", None) not in SUPPORTED_MODEL_TYPES:
         return False
     if getattr(config, "_attn_implementation", None) not in SUPPORTED_ATTENTION:
@@ -191,7 +196,7 @@ def _supported(ctx: EditContext, problem: ValueProblem | ProblemBatch) -> bool:
 def _prefix_state(ctx: EditContext, problem: ValueProblem | ProblemBatch) -> _PrefixState | None:
     layout, device = ctx.layout, ctx.device
     owner = _owner(layout)
-    config = _text_config(ctx.model)
+    config = text_config(ctx.model)
     attn = config._attn_implementation
     ids, mask = pad_batch(problem.sequences, ctx.tokenizer.pad_token_id, device)
     lookups = problem.lookups
@@ -213,13 +218,9 @@ def _prefix_state(ctx: EditContext, problem: ValueProblem | ProblemBatch) -> _Pr
             block_inputs[index] = hidden[rows, positions].detach()
         return pre_hook
 
-    handles = [block.register_forward_pre_hook(capture(i), with_kwargs=True) for i, block in enumerate(layout.blocks)]
-    try:
+    with hooks([(block, capture(i)) for i, block in enumerate(layout.blocks)], pre=True, with_kwargs=True):
         out = owner(input_ids=ids, attention_mask=mask, use_cache=True)
-    finally:
-        for handle in handles:
-            handle.remove()
-    cache = out.past_key_values
+    cache = getattr(out, _cache_name(owner))
     layers = getattr(cache, "layers", None)
     if layers is None or len(layers) != layout.n_layers:
         return None
@@ -276,7 +277,7 @@ def optimize_target_fast(ctx: EditContext, problem: ValueProblem, module: nn.Mod
 
 
 def optimize_targets_fast(ctx: EditContext, problems: list[ValueProblem], module: nn.Module) -> list[TargetValue] | None:
-    """Several cases' value optimisations side by side in one batch (:class:`~.core.ProblemBatch`): the same
+    """Several cases' value optimisations side by side in one batch (:class:`~.target_value.ProblemBatch`): the same
     per-case results as one at a time, with larger matrix products. ``None`` where the fast path does not apply."""
     layer = block_index_of(ctx.layout, module)
     batch = ProblemBatch.of(problems)
@@ -295,10 +296,11 @@ def optimize_targets_fast(ctx: EditContext, problems: list[ValueProblem], module
     target_idx_t = torch.tensor(batch.target_pos, device=device) - lookups[target_rows_t]
     kl_rows_t = torch.tensor(batch.kl_rows, device=device)
     block_input = state.block_inputs[layer]
+    cache_arg = {_cache_name(owner): cache}
 
     def read_logits():
         hidden = owner(input_ids=state.suffix_ids, attention_mask=state.masks, position_ids=state.position_ids,
-                       past_key_values=cache, use_cache=True).last_hidden_state
+                       use_cache=True, **cache_arg).last_hidden_state
         picked = torch.cat([hidden[target_rows_t, target_idx_t], hidden[kl_rows_t, 0]])
         return output_logits(ctx.model, picked)
 

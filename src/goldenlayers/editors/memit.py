@@ -15,7 +15,8 @@ clipped at the model's ends) that ends at (or is centred on) the job's layer:
 
    with C_l = E[k k^T] over a text corpus (:mod:`goldenlayers.stats.covariance`) and lambda =
    ``mom2_update_weight``. The update is applied before the next layer's keys are read (as MEMIT does).
-3. The weights are restored: :meth:`compute_deltas` returns the deltas and leaves the model as it found it.
+3. The weights are restored (:class:`~goldenlayers.editors.weights.AppliedEdit`): :meth:`compute_deltas`
+   returns the deltas and leaves the model as it found it.
 
 ``mom2_update_weight`` is either a number (the anchors' absolute value, tuned for their model) or the
 relative form ``"<x>*d"``: lambda = x * d_in, where d_in is the projection's input width. Why: for
@@ -34,13 +35,17 @@ import re
 import torch
 
 from ..errors import ConfigError
-from .values import ValueSite
-from .core import EditContext, EditRequest, value_info, _StopForward, _hidden, fill, keys_over_templates, optimize_target, subject_last_index
+from ..models.hooks import forward_until, hooks, main_output
+from .keys import fill, keys_over_templates, subject_last_index
+from .request import EditContext, EditRequest
+from .target_value import value_info
+from .values import ValueSite, optimize_target
+from .weights import AppliedEdit
 
 _RELATIVE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*\*\s*d\s*$")
 
 
-def window_layers(layer: int, n_layers: int, window: int, align: str) -> list[int]:
+def edit_window(layer: int, n_layers: int, window: int, align: str) -> list[int]:
     """The edited layers: ``window`` layers ending at (align=end) or centred on (align=center) ``layer``,
     clipped at 0 and ``n_layers - 1`` (a clipped window is shorter, not shifted)."""
     if window < 1:
@@ -86,20 +91,14 @@ def residual_at(ctx: EditContext, request: EditRequest, layer: int) -> torch.Ten
     """The output of block ``layer`` (the residual stream) at the subject's last token of the bare prompt."""
     position = subject_last_index(ctx.tokenizer, request.prompt_template, request.subject, ctx.hparams["fact_token"])
     ids = torch.tensor([ctx.tokenizer(fill(request.prompt_template, request.subject)).input_ids], device=ctx.device)
+    block = ctx.layout.block(layer)
     captured: dict[str, torch.Tensor] = {}
 
-    def hook(_module, _inputs, output):
-        captured["h"] = _hidden(output)[0, position].detach()
-        raise _StopForward
+    def capture(_module, _inputs, output):
+        captured["h"] = main_output(output)[0, position].detach()
 
-    handle = ctx.layout.block(layer).register_forward_hook(hook)
-    try:
-        with torch.no_grad():
-            ctx.model.base_model(input_ids=ids)
-    except _StopForward:
-        pass
-    finally:
-        handle.remove()
+    with torch.no_grad(), hooks([(block, capture)]):
+        forward_until(block, lambda: ctx.model.base_model(input_ids=ids))
     return captured["h"].to(torch.float64)
 
 
@@ -110,7 +109,7 @@ class MEMIT:
         return True
 
     def edited_layers(self, layer: int, n_layers: int, hparams) -> list[int]:
-        return window_layers(layer, n_layers, int(hparams.get("window", 5)), str(hparams.get("align", "end")))
+        return edit_window(layer, n_layers, int(hparams.get("window", 5)), str(hparams.get("align", "end")))
 
     def value_site(self, layer: int, n_layers: int, hparams) -> ValueSite:
         """Where z is optimised: the output of the window's top block (the residual stream)."""
@@ -130,10 +129,9 @@ class MEMIT:
         value = optimize_target(ctx, request, self.value_site(layer, layout.n_layers, hp).module(layout))
         z = (value.target_init + value.delta).to(torch.float64)
         info: dict = value_info(value)
-        saved = {l: layout.rewrite_weight(l).detach().clone() for l in layers}
         deltas: dict[int, torch.Tensor] = {}
         written: list[float] = []  # per layer: the share of its residual the update writes for this key
-        try:
+        with AppliedEdit(layout) as applied:  # each layer's keys are read with the earlier layers' updates in place
             for i, l in enumerate(layers):
                 key = memit_key(ctx, request, l)
                 residual = (z - residual_at(ctx, request, top)) / (len(layers) - i)
@@ -144,12 +142,8 @@ class MEMIT:
                 info["lambda"] = solve_info["lambda"]
                 written.append(solve_info["written"])
                 delta = delta.to(torch.float32)
-                layout.add_to_weight(l, delta)
+                applied.add(l, delta)
                 deltas[l] = delta
             info["z_error_after"] = float((z - residual_at(ctx, request, top)).norm())
             info["written_mean"] = sum(written) / len(written)
-        finally:
-            with torch.no_grad():
-                for l, original in saved.items():
-                    layout.rewrite_weight(l).copy_(original)
         return deltas, info

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import torch
 
-from .core import EditContext, EditRequest, value_info, optimize_target
+from .request import EditContext, EditRequest
 from .rome import ROME, left_vector
+from .target_value import value_info
+from .values import optimize_target
 
 
 class RROME(ROME):

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import torch
 
-from .core import EditContext, EditRequest, value_info, fill, keys_over_templates, inverse_second_moment_times, optimize_target, projection_io_at, subject_last_index
-from .values import ValueSite
+from .keys import bare_prompt_io, inverse_second_moment_times, keys_over_templates
+from .request import EditContext, EditRequest
+from .target_value import value_info
+from .values import ValueSite, optimize_target
 
 
 def left_vector(ctx: EditContext, request: EditRequest, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -38,9 +40,8 @@ class ROME:
     def compute_deltas(self, ctx: EditContext, request: EditRequest, layer: int) -> tuple[dict[int, torch.Tensor], dict]:
         u, _, _ = left_vector(ctx, request, layer)
         value = optimize_target(ctx, request, self.value_site(layer, ctx.layout.n_layers, ctx.hparams).module(ctx.layout))
-        position = subject_last_index(ctx.tokenizer, request.prompt_template, request.subject, ctx.hparams["fact_token"])
-        key_in, key_out = projection_io_at(ctx, layer, [fill(request.prompt_template, request.subject)], [position])
-        key_in, key_out = key_in[0].float(), key_out[0].float()
+        key_in, key_out = bare_prompt_io(ctx, request, layer)
+        key_in, key_out = key_in.float(), key_out.float()
         target = key_out + value.delta
         right = (target - key_out) / torch.dot(key_in, u)
         return {layer: torch.outer(right, u)}, value_info(value)

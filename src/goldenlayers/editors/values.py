@@ -1,7 +1,9 @@
 """Target values as a cached stage: the value optimisation once per (case, site), shared by editors.
 
-The value optimisation (ROME's ``v*``, MEMIT's ``z``; :func:`~goldenlayers.editors.core.optimize_target`)
-is the dominant cost of an edit, and its result depends only on the model, the case, the context prefixes,
+:func:`optimize_target` is what editors call: the stored value when the edit job has the stage's file, else
+the value optimisation (:mod:`goldenlayers.editors.target_value`) through the selected compute path.
+
+The value optimisation (ROME's ``v*``, MEMIT's ``z``) is the dominant cost of an edit, and its result depends only on the model, the case, the context prefixes,
 the *site* (whose output is shifted: the MLP of layer l for ROME and R-ROME, the output of block l, the top
 of the window, for MEMIT and EMMET) and the value hyperparameters (:data:`VALUE_KEYS`). ROME and R-ROME
 differ only in the solve, so with equal value hyperparameters they edit from the very same ``v*``: the
@@ -29,7 +31,9 @@ import torch
 
 from ..errors import ConfigError, GoldenLayersError, InputError
 from ..io import atomic_path, stable_hash
-from .core import EditContext, EditRequest, TargetValue, ValueProblem, optimize_target, value_problem
+from . import fastpath
+from .request import EditContext, EditRequest
+from .target_value import TargetValue, ValueProblem, optimize_target_full, value_problem
 
 # The hyperparameters the value optimisation reads (everything else only enters the solve).
 VALUE_KEYS = ("fact_token", "v_num_grad_steps", "v_lr", "v_weight_decay", "clamp_norm_factor", "kl_factor",
@@ -78,6 +82,28 @@ def value_key(hparams: dict[str, Any]) -> str:
     return "v" + stable_hash(value_hparams(hparams), length=10)
 
 
+def optimize_target(ctx: EditContext, request: EditRequest, module: torch.nn.Module) -> TargetValue:
+    """The shift of ``module``'s output at the subject's last token (ROME's ``v*`` / MEMIT's ``z``).
+
+    Read from ``ctx.values`` (the target_values stage's file) when the job has one. Otherwise optimised
+    (:mod:`goldenlayers.editors.target_value`) through the path :mod:`goldenlayers.editors.fastpath` selects
+    (``GOLDENLAYERS_EDIT_PATH``): ``fast`` (default) runs, per step, only the tokens from each row's
+    subject-last token on and only the blocks from the edited one up, falling back to the full forward where
+    it does not apply; ``reference`` runs the full batch through the whole model with full logits every step,
+    as the common frameworks do. Both give the same values up to float rounding (``tests/test_fastpath.py``).
+    """
+    if ctx.values is not None:
+        return ctx.values.lookup(ctx, request, module)
+    start = time.perf_counter()
+    problem = value_problem(ctx, request)
+    reference = fastpath.get_mode() == "reference"
+    result = None if reference else fastpath.optimize_target_fast(ctx, problem, module)
+    if result is None:  # the reference path, or a model or setting the fast path does not cover
+        result = optimize_target_full(ctx, problem, module, reference=reference)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
 DEFAULT_BATCH_TOKENS = 1024  # two WikiBio cases (~700 tokens each) together took 3.1 GB on SmolLM2; one fits well below
 
 
@@ -91,8 +117,6 @@ def compute_values(ctx: EditContext, requests: Iterable[EditRequest], site: Valu
     the matrix products are larger (on a CPU core about 2-3x faster per token for short prompts). Each
     value's ``seconds`` is its batch's wall time divided among the batch's cases.
     """
-    from . import fastpath
-
     module = site.module(ctx.layout)
     requests = list(requests)
     seen: set[str] = set()
@@ -158,7 +182,7 @@ def save_values(path: str | os.PathLike, values: dict[str, TargetValue], site: V
 
 
 class ValueStore:
-    """Precomputed target values of one site, read by :func:`~goldenlayers.editors.core.optimize_target`
+    """Precomputed target values of one site, read by :func:`optimize_target`
     instead of optimising again. Guards the wiring: the site, the value hyperparameters and the case must
     be the ones asked for, or it raises naming the file."""
 
@@ -220,8 +244,7 @@ def run_values_job(*, model_dir: str, cases_paths: list[str], site: str, hparams
     layout.check_layer(parsed.layer, field="site")
     templates = load_templates(templates_path, hparams["context_template_length_params"])
     ctx = EditContext(model, layout, tokenizer, hparams, templates)
-    requests = [EditRequest(case.prompt, case.subject, case.target_new, case.case_id)
-                for path in cases_paths for case in read_cases(path)]
+    requests = [EditRequest.of(case) for path in cases_paths for case in read_cases(path)]
     with tqdm(total=len(requests), desc=f"values {parsed}", unit="case", mininterval=5) as progress:
         values = compute_values(ctx, requests, parsed, progress, batch_tokens=batch_tokens)
     save_values(out, values, parsed, hparams, extra={"model_revision": info["revision"], "seed": seed})

@@ -1,9 +1,13 @@
 """One edit job: every case of one (model, editor, dataset) edited at one layer, then evaluated, per split.
 
 Single-fact editing: for each case the editor computes its update, the update is applied, the case is
-evaluated with EasyEdit's teacher-forced metrics, and the original weights are copied back (bit-exact),
-so cases never see each other's edits. A case whose update is not finite is recorded as failed with its
-reason; the other cases are kept.
+evaluated with EasyEdit's teacher-forced metrics, and the original weights are copied back (bit-exact,
+:class:`~goldenlayers.editors.weights.AppliedEdit`), so cases never see each other's edits. A case whose
+update is not finite is recorded as failed with its reason; the other cases are kept.
+
+:func:`edit_case` is the one evaluation path: edit jobs, the fast-path equivalence tests and the benchmark
+scripts all call it (a layer sweep in one process passes the pre-edit predictions, which do not depend on
+the layer, and wraps it in :func:`goldenlayers.editors.fastpath.case_cache`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 import torch
@@ -21,17 +25,23 @@ from tqdm import tqdm
 from .. import __version__
 from ..data.schema import read_cases
 from ..editors.context import load_templates
-from ..editors.core import EditContext, EditRequest
 from ..editors.hparams import hparams_hash
 from ..editors.registry import get_editor
+from ..editors.request import EditContext, EditRequest
+from ..editors.weights import AppliedEdit
 from ..errors import InputError
 from ..io import write_json, write_parquet
 from ..models.load import load_model
-from .metrics import METRIC_PROTOCOL, mean_or_nan, predicted_tokens, token_accuracy, unchanged_fraction
-from .sweep import predict
-from .tokens import encode_qa
+from ..models.tokens import encode_qa
+from .metrics import METRIC_PROTOCOL, mean_or_nan, predict, token_accuracy, unchanged_fraction
 
 log = logging.getLogger(__name__)
+
+METRICS = ("rewrite_acc", "rephrase_acc", "portability", "locality")
+# the edit table's first columns, in this order (the rest follow: edit_* figures of the editor)
+FRONT_COLUMNS = ["model", "model_revision", "editor", "dataset", "split", "layer", "edited_layers", "case_id",
+                 "rewrite_acc", "rephrase_acc", "locality", "portability", "pre_rewrite_acc", "status",
+                 "failure_reason", "seconds", "hparams_hash", "seed", "package_version"]
 
 
 @dataclass
@@ -57,49 +67,51 @@ def case_queries(tokenizer, case, limits: EvalLimits) -> dict[str, list]:
     }
 
 
-def _flatten(queries: dict[str, list], names: list[str]):
-    flat, spans = [], {}
-    for name in names:
-        spans[name] = (len(flat), len(flat) + len(queries[name]))
-        flat.extend(queries[name])
-    return flat, spans
+def pre_edit(model, tokenizer, queries) -> tuple[float, list[torch.Tensor]]:
+    """(pre-edit rewrite accuracy, pre-edit argmax tokens of the locality queries)."""
+    pre = predict(model, queries["rewrite"] + queries["locality"], tokenizer.pad_token_id)
+    return token_accuracy(pre[0], queries["rewrite"][0]), pre[1:]
 
 
 def evaluate_case(model, tokenizer, queries, pre_locality: list[torch.Tensor]) -> dict[str, float]:
+    """The four metrics of one case on the model as it is (edited), in one batch of every query."""
     names = ["rewrite", "rephrase", "portability", "locality"]
-    flat, spans = _flatten(queries, names)
+    flat = [qa for name in names for qa in queries[name]]
     predicted = predict(model, flat, tokenizer.pad_token_id)  # fast or reference path (editors.fastpath)
-
-    def part(name):
-        start, stop = spans[name]
-        return list(zip(predicted[start:stop], flat[start:stop]))
-
+    parts, start = {}, 0
+    for name in names:
+        parts[name] = list(zip(predicted[start: start + len(queries[name])], queries[name]))
+        start += len(queries[name])
     return {
-        "rewrite_acc": mean_or_nan([token_accuracy(p, qa) for p, qa in part("rewrite")]),
-        "rephrase_acc": mean_or_nan([token_accuracy(p, qa) for p, qa in part("rephrase")]),
-        "portability": mean_or_nan([token_accuracy(p, qa) for p, qa in part("portability")]),
-        "locality": mean_or_nan([unchanged_fraction(b, p) for b, (p, _) in zip(pre_locality, part("locality"))]),
+        "rewrite_acc": mean_or_nan([token_accuracy(p, qa) for p, qa in parts["rewrite"]]),
+        "rephrase_acc": mean_or_nan([token_accuracy(p, qa) for p, qa in parts["rephrase"]]),
+        "portability": mean_or_nan([token_accuracy(p, qa) for p, qa in parts["portability"]]),
+        "locality": mean_or_nan([unchanged_fraction(b, p) for b, (p, _) in zip(pre_locality, parts["locality"])]),
     }
 
 
-class AppliedEdit:
-    """Context manager: add the deltas to the model's weights, and copy the originals back on exit."""
+def edit_case(ctx: EditContext, editor, case, layer: int, queries: dict[str, list],
+              pre: tuple[float, list[torch.Tensor]] | None = None) -> dict[str, Any]:
+    """Edit one case at ``layer``, evaluate it, restore the weights; a non-finite update is recorded as failed.
 
-    def __init__(self, layout, deltas: dict[int, torch.Tensor]):
-        self.layout, self.deltas, self.saved = layout, deltas, {}
-
-    def __enter__(self):
-        for layer, delta in self.deltas.items():
-            weight = self.layout.rewrite_weight(layer)
-            self.saved[layer] = weight.detach().clone()
-            self.layout.add_to_weight(layer, delta)
-        return self
-
-    def __exit__(self, *exc):
-        with torch.no_grad():
-            for layer, original in self.saved.items():
-                self.layout.rewrite_weight(layer).copy_(original)
-        return False
+    ``pre``: the case's :func:`pre_edit` result when the caller has it already (it does not depend on the layer).
+    """
+    start = time.perf_counter()
+    pre_rewrite, pre_locality = pre or pre_edit(ctx.model, ctx.tokenizer, queries)
+    row: dict[str, Any] = {"case_id": case.case_id, "pre_rewrite_acc": pre_rewrite, "status": "ok", "failure_reason": None}
+    deltas, extra = editor.compute_deltas(ctx, EditRequest.of(case), layer)
+    bad = [l for l, d in deltas.items() if not torch.isfinite(d).all()]
+    if bad:
+        row.update(status="failed", failure_reason=f"non-finite update at layer(s) {bad}",
+                   **{name: math.nan for name in METRICS})
+        log.warning("case %s: non-finite update at layers %s; recorded as failed", case.case_id, bad)
+    else:
+        with AppliedEdit(ctx.layout, deltas):
+            row.update(evaluate_case(ctx.model, ctx.tokenizer, queries, pre_locality))
+    row.update({f"edit_{k}": v for k, v in extra.items()})
+    # a value read from the target_values stage counts with the time it took there (the edit's whole cost)
+    row["seconds"] = time.perf_counter() - start + (extra.get("value_seconds", 0.0) if ctx.values is not None else 0.0)
+    return row
 
 
 @dataclass(frozen=True)
@@ -115,6 +127,23 @@ class SplitOutput:
 def run_edit_job(*, cases_path: str, split: str, out: str, out_hparams: str, **job: Any) -> pd.DataFrame:
     """Edit and evaluate every case of one split (see :func:`run_edit_jobs`); return its table."""
     return run_edit_jobs(splits=[SplitOutput(split, cases_path, out, out_hparams)], **job)[0]
+
+
+def second_moments(editor_name: str, edited_layers: list[int], stats_paths: dict[int, str] | None) -> Callable[[int], torch.Tensor]:
+    """layer -> E[k k^T] from the job's statistics files, each read once when first asked for."""
+    from ..stats.covariance import load_second_moment
+
+    missing = [l for l in edited_layers if l not in (stats_paths or {})]
+    if missing:
+        raise InputError(f"editor {editor_name} needs covariance statistics for layers {missing}", field="stats")
+    cache: dict[int, torch.Tensor] = {}
+
+    def second_moment(l: int) -> torch.Tensor:
+        if l not in cache:
+            cache[l] = load_second_moment(stats_paths[l])
+        return cache[l]
+
+    return second_moment
 
 
 def run_edit_jobs(
@@ -145,21 +174,7 @@ def run_edit_jobs(
     editor = get_editor(editor_name)
     edited_layers = editor.edited_layers(layer, layout.n_layers, hparams)
     templates = load_templates(templates_path, hparams["context_template_length_params"])
-
-    second_moment = None
-    if editor.needs_stats(hparams):
-        from ..stats.covariance import load_second_moment
-
-        missing = [l for l in edited_layers if l not in (stats_paths or {})]
-        if missing:
-            raise InputError(f"editor {editor_name} needs covariance statistics for layers {missing}", field="stats")
-        cache: dict[int, torch.Tensor] = {}
-
-        def second_moment(l: int) -> torch.Tensor:
-            if l not in cache:
-                cache[l] = load_second_moment(stats_paths[l])
-            return cache[l]
-
+    second_moment = second_moments(editor_name, edited_layers, stats_paths) if editor.needs_stats(hparams) else None
     values = None
     if values_path:
         from ..editors.values import ValueStore
@@ -169,7 +184,7 @@ def run_edit_jobs(
     digest = hparams_hash(hparams)
     frames = []
     for part in splits:
-        rows = [_edit_case(ctx, editor, case, layer, limits)
+        rows = [edit_case(ctx, editor, case, layer, case_queries(tokenizer, case, limits))
                 for case in tqdm(read_cases(part.cases_path), desc=f"{editor_name} L{layer} {dataset}/{part.split}",
                                  unit="case", mininterval=5)]
         frame = pd.DataFrame(rows)
@@ -180,36 +195,9 @@ def run_edit_jobs(
         for key, value in provenance.items():
             frame[key] = value
         frame["edited_layers"] = [list(edited_layers)] * len(frame)
-        front = ["model", "model_revision", "editor", "dataset", "split", "layer", "edited_layers", "case_id",
-                 "rewrite_acc", "rephrase_acc", "locality", "portability", "pre_rewrite_acc", "status", "failure_reason",
-                 "seconds", "hparams_hash", "seed", "package_version"]
-        frames.append((part, frame[front + [c for c in frame.columns if c not in front]], provenance))
+        frames.append((part, frame[FRONT_COLUMNS + [c for c in frame.columns if c not in FRONT_COLUMNS]], provenance))
     for part, frame, provenance in frames:
         write_json(part.out_hparams, {"editor": editor_name, "hparams": hparams, "hparams_hash": digest,
                                       "edited_layers": edited_layers})
         write_parquet(part.out, frame, metadata={"metric_protocol": METRIC_PROTOCOL, "hparams": hparams, **provenance})
     return [frame for _, frame, _ in frames]
-
-
-def _edit_case(ctx: EditContext, editor, case, layer: int, limits: EvalLimits) -> dict[str, Any]:
-    """Edit one case, evaluate it, restore the weights; a non-finite update is recorded as failed."""
-    model, tokenizer, layout = ctx.model, ctx.tokenizer, ctx.layout
-    start = time.perf_counter()
-    queries = case_queries(tokenizer, case, limits)
-    pre = predict(model, queries["rewrite"] + queries["locality"], tokenizer.pad_token_id)
-    pre_rewrite = token_accuracy(pre[0], queries["rewrite"][0])
-    request = EditRequest(case.prompt, case.subject, case.target_new, case.case_id)
-    row: dict[str, Any] = {"case_id": case.case_id, "pre_rewrite_acc": pre_rewrite, "status": "ok", "failure_reason": None}
-    deltas, extra = editor.compute_deltas(ctx, request, layer)
-    bad = [l for l, d in deltas.items() if not torch.isfinite(d).all()]
-    if bad:
-        row.update(status="failed", failure_reason=f"non-finite update at layer(s) {bad}",
-                   rewrite_acc=math.nan, rephrase_acc=math.nan, portability=math.nan, locality=math.nan)
-        log.warning("case %s: non-finite update at layers %s; recorded as failed", case.case_id, bad)
-    else:
-        with AppliedEdit(layout, deltas):
-            row.update(evaluate_case(model, tokenizer, queries, pre[1:]))
-    row.update({f"edit_{k}": v for k, v in extra.items()})
-    # a value read from the target_values stage counts with the time it took there (the edit's whole cost)
-    row["seconds"] = time.perf_counter() - start + (extra.get("value_seconds", 0.0) if ctx.values is not None else 0.0)
-    return row

@@ -4,6 +4,10 @@
   the argmax of the preceding position's logits equals the answer token.
 - locality: feed locality prompt + its answer; the fraction of those positions whose post-edit argmax
   equals the pre-edit argmax (unchanged, not correct).
+
+The argmax tokens come from :func:`predict`: on the fast path (default) one padded batch with logits only
+at the answer positions; on the reference path (``GOLDENLAYERS_EDIT_PATH=reference``) one forward per query
+with the full logits, as the common frameworks do. Both give the same tokens (``tests/test_fastpath.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import math
 
 import torch
 
-from .tokens import QA, answer_logits
+from ..editors.fastpath import get_mode
+from ..models.tokens import QA, answer_logits
 
 METRIC_PROTOCOL = {
     "rewrite_acc": "teacher-forced token accuracy of target_new after the edit prompt (EasyEdit)",
@@ -33,6 +38,26 @@ def predicted_tokens(model, qas: list[QA], pad_id: int, batch_size: int = 32) ->
         for row in range(len(chunk)):
             out.append(argmax[rows == row])
     return out
+
+
+@torch.no_grad()
+def predicted_tokens_reference(model, qas: list[QA]) -> list[torch.Tensor]:
+    """One forward per query with the full logits at every position; argmax at the answer positions."""
+    device = next(model.parameters()).device
+    out = []
+    for qa in qas:
+        ids = torch.tensor([qa.ids], device=device)
+        logits = model(input_ids=ids).logits[0]
+        positions = torch.arange(qa.n_query - 1, len(qa.ids) - 1, device=device)
+        out.append(logits[positions].argmax(-1).cpu())
+    return out
+
+
+def predict(model, qas: list[QA], pad_id: int) -> list[torch.Tensor]:
+    """Teacher-forced argmax tokens at the answer positions, through the selected compute path."""
+    if get_mode() == "reference":
+        return predicted_tokens_reference(model, qas)
+    return predicted_tokens(model, qas, pad_id)
 
 
 def token_accuracy(predicted: torch.Tensor, qa: QA) -> float:

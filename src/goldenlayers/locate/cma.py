@@ -24,7 +24,6 @@ import hashlib
 import logging
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -33,7 +32,9 @@ import pandas as pd
 import torch
 
 from ..errors import ConfigError, InputError
-from ..evaluate.tokens import encode_qa, output_logits
+from ..models.hooks import hooks as _hooks
+from ..models.hooks import main_output as _main_tensor
+from ..models.tokens import encode_qa, output_logits
 from .tukey import Golden, argmax_layers
 
 log = logging.getLogger(__name__)
@@ -89,20 +90,6 @@ def subject_embedding_std(model, layout, tokenizer, cases) -> float:
 
 
 # -- hooks ---------------------------------------------------------------------------------------
-
-def _main_tensor(output):
-    return output[0] if isinstance(output, tuple) else output
-
-
-@contextmanager
-def _hooks(pairs):
-    handles = [module.register_forward_hook(fn) for module, fn in pairs]
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
-
 
 def _restore_module(layout, layer: int, restore: str):
     return layout.mlp(layer) if restore == "mlp" else layout.block(layer)

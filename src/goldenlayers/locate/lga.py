@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, InputError
-from ..evaluate.tokens import QA, answer_logits, encode_qa
+from ..models.tokens import QA, answer_logits, encode_qa
 from .old_answer import OLD_ANSWER_MODES, old_answer
 from .tukey import Golden, tukey_golden
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
-from ..evaluate.tokens import encode_qa, output_logits
+from ..models.tokens import encode_qa, output_logits
 
 OLD_ANSWER_MODES = ("ground_truth_else_greedy", "greedy")
 

@@ -19,9 +19,15 @@ from torch import nn
 from ..errors import InputError
 
 
-def _hidden_and_layers(model: nn.Module) -> tuple[int, int]:
+def text_config(model: nn.Module):
+    """The config of the language model itself (a multimodal config's text part; older transformers
+    versions have no ``get_text_config`` and a plain config)."""
     config = model.config
-    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    return config.get_text_config() if hasattr(config, "get_text_config") else config
+
+
+def _hidden_and_layers(model: nn.Module) -> tuple[int, int]:
+    text = text_config(model)
     hidden = getattr(text, "hidden_size", None) or getattr(text, "n_embd")
     layers = getattr(text, "num_hidden_layers", None) or getattr(text, "n_layer")
     return int(hidden), int(layers)

@@ -7,8 +7,8 @@ keys the edit must leave alone. As in ROME/MEMIT's ``layer_stats`` (its ``Second
 accumulate in float64 whatever the storage dtype, and the file records the corpus (name and sha256), the
 number of texts and tokens, the dtype, the layer and the model revision.
 
-File: ``results/stats/{model}/{corpus}_n{n}_{dtype}/layer{layer}.safetensors``, one tensor
-``second_moment`` of shape (d_in, d_in), string metadata as above. :func:`load_second_moment` validates it.
+File: one tensor ``second_moment`` of shape (d_in, d_in), string metadata as above; the workflow's path
+is ``STATS_FILE`` in ``workflow/rules/functions/stats.smk`` (docs/SCHEMAS.md). :func:`load_second_moment` validates it.
 
 Unit of work: one layer per job (the DAG unit is (model, layer)) so a layer added to the grid, or a
 window, computes only the files it lacks, and layers run in parallel on a cluster; each job's forward
@@ -28,21 +28,14 @@ import torch
 
 from ..errors import InputError
 from ..io import atomic_path
+from ..models.hooks import forward_until, hooks
+from ..models.tokens import pad_batch
 
 log = logging.getLogger(__name__)
 
 TENSOR_NAME = "second_moment"
 REQUIRED_METADATA = ("corpus", "corpus_sha256", "n_texts", "n_tokens", "dtype", "layer", "model_revision")
 STORE_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-class _StopForward(Exception):
-    pass
-
-
-def stats_path(model: str, corpus: str, n_samples: int, dtype: str, layer: int, root: str = "results/stats") -> str:
-    """The workflow's path of one statistics file (docs/SCHEMAS.md)."""
-    return f"{root}/{model}/{corpus}_n{n_samples}_{dtype}/layer{layer}.safetensors"
 
 
 def _token_batches(lengths: list[int], max_tokens: int) -> list[list[int]]:
@@ -67,7 +60,7 @@ def compute_second_moments(model, tokenizer, layout, texts: Iterable[str], layer
     """({layer: E[k k^T] in float64}, number of token positions) for the projection inputs at ``layers``.
 
     Every non-pad position of every text (truncated to ``max_length`` tokens) counts once. The forward pass
-    stops right after the deepest requested layer's projection.
+    stops at the deepest requested layer's projection, once its inputs are counted.
     """
     layers = sorted({layout.check_layer(l) for l in layers})
     device = next(model.parameters()).device
@@ -78,17 +71,13 @@ def compute_second_moments(model, tokenizer, layout, texts: Iterable[str], layer
     d_in = layout.intermediate_size
     sums = {l: torch.zeros(d_in, d_in, dtype=torch.float64, device=device) for l in layers}
     state: dict[str, torch.Tensor] = {}
-    deepest = layers[-1]
 
-    def make_hook(layer):
+    def accumulate(layer):
         def hook(_module, inputs):
             keys = inputs[0][state["mask"]].to(torch.float64)  # (tokens, d_in), pad positions dropped
             sums[layer].addmm_(keys.T, keys)
-            if layer == deepest:
-                raise _StopForward
         return hook
 
-    handles = [layout.rewrite_module(l).register_forward_pre_hook(make_hook(l)) for l in layers]
     n_tokens = 0
     batches = _token_batches([len(ids) for ids in encoded], max_batch_tokens)
     iterator = batches
@@ -97,25 +86,13 @@ def compute_second_moments(model, tokenizer, layout, texts: Iterable[str], layer
 
         iterator = tqdm(batches, desc=f"second moments L{layers}", unit="batch", mininterval=10)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    try:
+    deepest = layout.rewrite_module(layers[-1])
+    with hooks([(layout.rewrite_module(l), accumulate(l)) for l in layers], pre=True):
         for batch in iterator:
-            seqs = [encoded[i] for i in batch]
-            width = max(map(len, seqs))
-            ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(seqs), width), dtype=torch.long)
-            for row, seq in enumerate(seqs):
-                ids[row, : len(seq)] = torch.tensor(seq)
-                mask[row, : len(seq)] = 1
-            ids, mask = ids.to(device), mask.to(device)
+            ids, mask = pad_batch([encoded[i] for i in batch], pad_id, device)
             state["mask"] = mask.bool()
             n_tokens += int(mask.sum())
-            try:
-                model.base_model(input_ids=ids, attention_mask=mask)
-            except _StopForward:
-                pass
-    finally:
-        for handle in handles:
-            handle.remove()
+            forward_until(deepest, lambda: model.base_model(input_ids=ids, attention_mask=mask), pre=True)
     return {l: (s / n_tokens).cpu() for l, s in sums.items()}, n_tokens
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .layout import text_config
+
 
 @dataclass(frozen=True)
 class QA:
@@ -61,8 +63,7 @@ def answer_positions(qas: list[QA]) -> tuple[torch.Tensor, torch.Tensor, torch.T
 def output_logits(model, hidden: torch.Tensor) -> torch.Tensor:
     """Apply the unembedding (and the final soft cap some families use) to final hidden states."""
     logits = model.get_output_embeddings()(hidden)
-    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
-    cap = getattr(config, "final_logit_softcapping", None)
+    cap = getattr(text_config(model), "final_logit_softcapping", None)
     if cap:
         logits = torch.tanh(logits / cap) * cap
     return logits

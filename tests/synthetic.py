@@ -1,4 +1,4 @@
-"""Schema-correct synthetic inputs for the analysis stages: tests and dry runs of the figure/table rules.
+"""Schema-correct synthetic inputs for the analysis stages, for the tests of the figure and table code.
 
 Nothing here is a result. The numbers are drawn from smooth per-dataset layer profiles (a peak at a
 dataset-dependent layer) plus case noise, so golden layers, ties, regret and transfer are all non-trivial.
@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..io import write_parquet
+from goldenlayers.io import write_parquet
 
 PORTABILITY_LESS = {"counterfact"}
 
