@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -83,3 +85,12 @@ def test_every_module_imports():
     for name in sorted(MODULES):
         if not name.endswith(".__main__"):  # importing __main__ runs the CLI
             importlib.import_module(name)
+
+
+def test_cli_help_imports_no_heavy_module():
+    """``goldenlayers --help`` builds every subcommand's parser: command modules keep torch, pandas, pyarrow
+    and transformers inside ``run`` (commands/_common.py), so the help (and every rule's start) stays fast."""
+    code = ("import sys; from goldenlayers.cli import build_parser; build_parser(); "
+            "print([m for m in ('torch', 'pandas', 'pyarrow', 'transformers', 'numpy') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

@@ -1,7 +1,8 @@
 """Argument helpers shared by the subcommands.
 
 Command modules are imported to build ``goldenlayers --help``: keep their top level light and import
-torch, transformers and the heavy package modules inside ``run()``.
+torch, transformers, pandas, pyarrow and the heavy package modules inside ``run()`` (tests/test_imports.py
+checks that building the parser imports none of them).
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@ proxy-size sensitivity. Every locator input is optional: a locator that was not 
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
+
+from ._common import json_arg
 
 NAME = "analyse"
 HELP = "regret with bootstrap CIs, LGA vs CMA (Wilcoxon), cross-dataset transfer, runtimes, proxy-size sensitivity"
@@ -27,7 +28,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--tukey-k", type=float, default=1.0)
     parser.add_argument("--quantile-method", default="linear")
     parser.add_argument("--reference-editor", default="r-rome", help="the editor whose proxy edits time BF")
-    parser.add_argument("--num-layers", type=json.loads, default={}, help='JSON {"model": num_layers}')
+    parser.add_argument("--num-layers", type=json_arg, default={}, help='JSON {"model": num_layers}')
     parser.add_argument("--failed", choices=("drop", "zero"), default="drop")
 
 

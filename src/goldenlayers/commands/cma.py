@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-import time
-
-from ..data.schema import read_cases
-from ..io import provenance, write_parquet
-from ..locate.cma import RESTORE_KINDS, run_cma
-from ..models.load import load_model
-from ._common import set_threads
-from .lga import add_common_arguments, dataset_name, grid_arg
-
-log = logging.getLogger(__name__)
+from ..locate.options import RESTORE_KINDS
+from ._locate import add_locator_arguments, run_locator
 
 NAME = "cma"
 HELP = "causal mediation analysis (ROME causal tracing): restored probability of the clean answer per layer"
 
 
 def add_arguments(parser):
-    add_common_arguments(parser)
+    add_locator_arguments(parser)
     parser.add_argument("--noise-scale", type=float, default=3.0, help="noise std in units of the subject-embedding std")
     parser.add_argument("--samples", type=int, default=10, help="corrupted copies per case")
     parser.add_argument("--window", type=int, default=10, help="layers restored, centred on the scored layer")
@@ -30,29 +21,15 @@ def add_arguments(parser):
 
 
 def run(args):
-    set_threads(args.threads)
-    begin = time.perf_counter()
-    cases = read_cases(args.cases)
-    model, tokenizer, layout, info = load_model(args.model_dir, device=args.device, dtype=args.dtype)
-    load_seconds = time.perf_counter() - begin
-    grid = grid_arg(args.grid, layout)
-    result = run_cma(model, tokenizer, layout, cases, grid=grid, noise_scale=args.noise_scale, samples=args.samples,
-                     window=args.window, seed=args.seed, restore=args.restore, max_batch=args.max_batch)
-    model_name, dataset = info["name"], dataset_name(args, cases)
-    layers = result.layer_frame(model_name, dataset)
-    layers["load_seconds"] = load_seconds
-    per_case = result.case_frame(tokenizer)
-    meta = provenance(
-        locator="cma", model=model_name, model_revision=info.get("revision"), dataset=dataset,
-        cases_file=str(args.cases), device=str(next(model.parameters()).device), dtype=args.dtype,
-        threads=args.threads, config=result.settings, seed=args.seed,
-        golden_layer=result.golden.layer, golden_ties=list(result.golden.ties),
-        golden_layer_all=result.golden_all.layer, golden_ties_all=list(result.golden_all.ties),
+    from ..locate.cma import run_cma
+
+    def locate(model, tokenizer, layout, cases, grid):
+        return run_cma(model, tokenizer, layout, cases, grid=grid, noise_scale=args.noise_scale, samples=args.samples,
+                       window=args.window, seed=args.seed, restore=args.restore, max_batch=args.max_batch)
+
+    run_locator(
+        args, "cma", locate, lambda result, tokenizer: result.case_frame(tokenizer), seed=args.seed,
         seconds="wall time of the causal tracing after loading; load_seconds: reading the cases and loading the model",
         mean_effect="mean over kept cases of p_restored, the probability of the clean model's greedy first answer "
                     "token with the subject embeddings corrupted and the clean states restored in the window",
     )
-    write_parquet(args.out_cases, per_case, metadata=meta)
-    write_parquet(args.out, layers, metadata=meta)
-    log.info("CMA on %d cases (%d skipped) in %.1f s: golden layer %s over the grid, %s over all layers",
-             result.n_cases, result.n_skipped, result.seconds, result.golden.layer, result.golden_all.layer)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from ..data.download import fetch
-from ..data.sources import resolve_download
-
 NAME = "fetch-dataset"
 HELP = "download a dataset's upstream file (pinned URL, sha256-checked, trust on first use when unknown)"
 
@@ -22,6 +19,9 @@ def add_arguments(parser):
 
 
 def run(args):
+    from ..data.download import fetch
+    from ..data.sources import resolve_download
+
     entry = {"format": args.format, "url": args.url, "sha256": args.sha256}
     upstream = resolve_download(args.dataset, entry)
     fetch(upstream.url, args.output, upstream.sha256, timeout=args.timeout)

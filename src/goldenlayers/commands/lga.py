@@ -2,60 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-import time
-
-from ..data.schema import read_cases
-from ..errors import InputError
-from ..io import provenance, write_parquet
-from ..locate.lga import PARAM_MODES, run_lga
-from ..locate.old_answer import OLD_ANSWER_MODES
-from ..models.load import load_model
-from ._common import set_threads
-
-log = logging.getLogger(__name__)
+from ..locate.options import OLD_ANSWER_MODES, PARAM_MODES
+from ._locate import add_locator_arguments, run_locator
 
 NAME = "lga"
 HELP = "Layer Gradient Analysis: per-layer signed inner product of old- and new-answer gradients, Tukey-filtered"
 
 
-def add_common_arguments(parser):
-    """Arguments the lga and cma subcommands share."""
-    parser.add_argument("--model-dir", required=True, help="a prepared model folder (resources/models/{model})")
-    parser.add_argument("--cases", required=True, help="EditCase Parquet file (results/data/{dataset}/proxy.parquet)")
-    parser.add_argument("--grid", default="all",
-                        help="comma-separated sweep-grid layers where is_golden is taken (default: all layers); "
-                             "every layer is scored either way")
-    parser.add_argument("--dataset", default=None, help="dataset name for the rows (default: from the cases)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", required=True, help="one row per layer")
-    parser.add_argument("--out-cases", required=True, help="one row per (case, layer)")
-
-
-def grid_arg(text: str, layout) -> list[int] | None:
-    """``--grid``: "all" (None) or comma-separated layer indices, checked against the model."""
-    if text.strip() in ("", "all"):
-        return None
-    try:
-        layers = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise InputError(f"not a comma-separated list of layers: {text!r}", field="--grid") from None
-    return [layout.check_layer(layer, field="--grid") for layer in layers]
-
-
-def dataset_name(args, cases) -> str:
-    if args.dataset:
-        return args.dataset
-    names = sorted({case.dataset for case in cases})
-    if len(names) != 1:
-        raise InputError(f"the cases come from {len(names)} datasets {names}; pass --dataset", file=args.cases)
-    return names[0]
-
-
 def add_arguments(parser):
-    add_common_arguments(parser)
+    add_locator_arguments(parser)
     parser.add_argument("--params", choices=PARAM_MODES, default="rewritten_weight",
                         help="theta_L: the weight the editor rewrites, or every parameter of the layer's MLP")
     parser.add_argument("--tukey-k", type=float, default=1.0)
@@ -64,30 +19,16 @@ def add_arguments(parser):
 
 
 def run(args):
-    set_threads(args.threads)
-    begin = time.perf_counter()
-    cases = read_cases(args.cases)
-    model, tokenizer, layout, info = load_model(args.model_dir, device=args.device, dtype=args.dtype)
-    load_seconds = time.perf_counter() - begin
-    grid = grid_arg(args.grid, layout)
-    result = run_lga(model, tokenizer, layout, cases, grid=grid, params=args.params, tukey_k=args.tukey_k,
-                     quantile_method=args.quantile_method, old_answer_mode=args.old_answer)
-    model_name, dataset = info["name"], dataset_name(args, cases)
-    layers = result.layer_frame(model_name, dataset)
-    layers["load_seconds"] = load_seconds
-    per_case = result.case_frame()
-    meta = provenance(
-        locator="lga", model=model_name, model_revision=info.get("revision"), dataset=dataset,
-        cases_file=str(args.cases), device=str(next(model.parameters()).device), dtype=args.dtype,
-        threads=args.threads, config=result.settings,
-        golden_layer=result.golden.layer, golden_ties=list(result.golden.ties),
-        golden_layer_all=result.golden_all.layer, golden_ties_all=list(result.golden_all.ties),
+    from ..locate.lga import run_lga
+
+    def locate(model, tokenizer, layout, cases, grid):
+        return run_lga(model, tokenizer, layout, cases, grid=grid, params=args.params, tukey_k=args.tukey_k,
+                       quantile_method=args.quantile_method, old_answer_mode=args.old_answer)
+
+    run_locator(
+        args, "lga", locate, lambda result, _tokenizer: result.case_frame(),
         seconds="wall time of the LGA computation (old answers, gradients, scores) after loading; load_seconds: "
                 "reading the cases and loading the model",
         score="sum over proxy cases of <grad CE(query + old answer), grad CE(query + new answer)> w.r.t. theta_L; "
               "CE = mean over answer tokens, teacher forced",
     )
-    write_parquet(args.out_cases, per_case, metadata=meta)
-    write_parquet(args.out, layers, metadata=meta)
-    log.info("LGA on %d cases (%d skipped) in %.1f s: golden layer %s over the grid, %s over all layers",
-             result.n_cases, result.n_skipped, result.seconds, result.golden.layer, result.golden_all.layer)

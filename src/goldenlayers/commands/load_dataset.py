@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import __version__
-from ..data.loaders import FORMATS, load_cases
-from ..data.schema import cases_to_table
-from ..data.sources import resolve_source
-from ..errors import InputError
-from ..io import sha256_file, write_parquet
-
 NAME = "load-dataset"
 HELP = "read a benchmark file (one of the source formats) into EditCase rows"
 
 
 def add_arguments(parser):
     parser.add_argument("--dataset", required=True, help="dataset name (a key of the config's datasets:)")
-    parser.add_argument("--format", default=None, choices=sorted(FORMATS),
-                        help="source format (default: the dataset's default format)")
+    parser.add_argument("--format", default=None,
+                        help="source format (default: the dataset's default format; an unknown one is an error "
+                             "that lists the known ones)")
     parser.add_argument("--input", required=True, help="the source JSON file")
     parser.add_argument("--output", required=True, help="cases.parquet")
     parser.add_argument("--skip-bad-records", action="store_true",
@@ -26,6 +20,13 @@ def add_arguments(parser):
 
 
 def run(args):
+    from .. import __version__
+    from ..data.loaders import load_cases
+    from ..data.schema import cases_to_table
+    from ..data.sources import resolve_source
+    from ..errors import InputError
+    from ..io import sha256_file, write_parquet
+
     fmt = args.format or resolve_source(args.dataset).format
     source = Path(args.input)
     if not source.is_file():

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
+from ._common import json_arg
 
 NAME = "publish"
 HELP = "bundle result files into goldenlayers-<run_name>.tar.gz with MANIFEST.json (sha256, config, versions, git)"
@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser) -> None:
     parser.add_argument("--files", nargs="+", required=True, help="files or folders to publish")
-    parser.add_argument("--config-json", required=True, type=json.loads, help="the resolved config as JSON")
+    parser.add_argument("--config-json", required=True, type=json_arg, help="the resolved config as JSON")
     parser.add_argument("--run-name", required=True)
     parser.add_argument("--root", default=".", help="project root: archive paths are relative to it")
     parser.add_argument("--out", required=True, help="the archive (.tar.gz)")

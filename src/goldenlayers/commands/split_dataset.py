@@ -2,14 +2,6 @@
 
 from __future__ import annotations
 
-import pyarrow.parquet as pq
-
-from .. import __version__
-from ..data.schema import table_to_cases
-from ..data.split import split_indices
-from ..errors import InputError
-from ..io import read_parquet_metadata, sha256_file, write_parquet
-
 NAME = "split-dataset"
 HELP = "split cases.parquet into seeded, disjoint proxy and test sets"
 
@@ -28,6 +20,14 @@ def add_arguments(parser):
 
 
 def run(args):
+    import pyarrow.parquet as pq
+
+    from .. import __version__
+    from ..data.schema import table_to_cases
+    from ..data.split import split_indices
+    from ..errors import InputError
+    from ..io import read_parquet_metadata, sha256_file, write_parquet
+
     try:
         table = pq.read_table(args.input)
     except FileNotFoundError:

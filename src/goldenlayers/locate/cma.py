@@ -35,12 +35,10 @@ from ..errors import ConfigError, InputError
 from ..models.hooks import hooks as _hooks
 from ..models.hooks import main_output as _main_tensor
 from ..models.tokens import encode_qa, output_logits
+from .options import RESTORE_KINDS, RESTORE_TOKENS
 from .tukey import Golden, argmax_layers
 
 log = logging.getLogger(__name__)
-
-RESTORE_KINDS = ("mlp", "hidden")
-RESTORE_TOKENS = ("last_subject", "all")
 
 
 # -- positions, windows, noise -------------------------------------------------------------------

@@ -30,12 +30,11 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, InputError
 from ..models.tokens import QA, answer_logits, encode_qa
-from .old_answer import OLD_ANSWER_MODES, old_answer
+from .old_answer import old_answer
+from .options import OLD_ANSWER_MODES, PARAM_MODES
 from .tukey import Golden, tukey_golden
 
 log = logging.getLogger(__name__)
-
-PARAM_MODES = ("rewritten_weight", "mlp")
 
 
 def layer_params(layout, layer: int, mode: str = "rewritten_weight") -> list[torch.nn.Parameter]:

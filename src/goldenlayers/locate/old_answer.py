@@ -19,8 +19,7 @@ import torch
 
 from ..errors import ConfigError
 from ..models.tokens import encode_qa, output_logits
-
-OLD_ANSWER_MODES = ("ground_truth_else_greedy", "greedy")
+from .options import OLD_ANSWER_MODES
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,81 @@
+"""What the ``lga`` and ``cma`` subcommands share: their common arguments and the run around a locator
+(read the proxy cases, load the model, locate, write the per-layer and per-case tables with provenance)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable
+
+from ..errors import InputError
+from ._common import set_threads
+
+log = logging.getLogger(__name__)
+
+
+def add_locator_arguments(parser) -> None:
+    """Arguments the lga and cma subcommands share."""
+    parser.add_argument("--model-dir", required=True, help="a prepared model folder (resources/models/{model})")
+    parser.add_argument("--cases", required=True, help="EditCase Parquet file (results/data/{dataset}/proxy.parquet)")
+    parser.add_argument("--grid", default="all",
+                        help="comma-separated sweep-grid layers where is_golden is taken (default: all layers); "
+                             "every layer is scored either way")
+    parser.add_argument("--dataset", default=None, help="dataset name for the rows (default: from the cases)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", required=True, help="one row per layer")
+    parser.add_argument("--out-cases", required=True, help="one row per (case, layer)")
+
+
+def grid_arg(text: str, layout) -> list[int] | None:
+    """``--grid``: "all" (None) or comma-separated layer indices, checked against the model."""
+    if text.strip() in ("", "all"):
+        return None
+    try:
+        layers = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise InputError(f"not a comma-separated list of layers: {text!r}", field="--grid") from None
+    return [layout.check_layer(layer, field="--grid") for layer in layers]
+
+
+def dataset_name(args, cases) -> str:
+    if args.dataset:
+        return args.dataset
+    names = sorted({case.dataset for case in cases})
+    if len(names) != 1:
+        raise InputError(f"the cases come from {len(names)} datasets {names}; pass --dataset", file=args.cases)
+    return names[0]
+
+
+def run_locator(args, locator: str, locate: Callable, case_frame: Callable, **described: Any) -> None:
+    """Run ``locate(model, tokenizer, layout, cases, grid)`` on the proxy cases and write its tables.
+
+    ``case_frame(result, tokenizer)`` gives the per-case table; ``described`` goes into the Parquet metadata
+    beside the provenance (what the ``seconds`` and score columns mean, the seed).
+    """
+    from ..data.schema import read_cases
+    from ..io import provenance, write_parquet
+    from ..models.load import load_model
+
+    set_threads(args.threads)
+    begin = time.perf_counter()
+    cases = read_cases(args.cases)
+    model, tokenizer, layout, info = load_model(args.model_dir, device=args.device, dtype=args.dtype)
+    load_seconds = time.perf_counter() - begin
+    result = locate(model, tokenizer, layout, cases, grid_arg(args.grid, layout))
+    model_name, dataset = info["name"], dataset_name(args, cases)
+    layers = result.layer_frame(model_name, dataset)
+    layers["load_seconds"] = load_seconds
+    meta = provenance(
+        locator=locator, model=model_name, model_revision=info.get("revision"), dataset=dataset,
+        cases_file=str(args.cases), device=str(next(model.parameters()).device), dtype=args.dtype,
+        threads=args.threads, config=result.settings,
+        golden_layer=result.golden.layer, golden_ties=list(result.golden.ties),
+        golden_layer_all=result.golden_all.layer, golden_ties_all=list(result.golden_all.ties), **described,
+    )
+    write_parquet(args.out_cases, case_frame(result, tokenizer), metadata=meta)
+    write_parquet(args.out, layers, metadata=meta)
+    log.info("%s on %d cases (%d skipped) in %.1f s: golden layer %s over the grid, %s over all layers",
+             locator.upper(), result.n_cases, result.n_skipped, result.seconds, result.golden.layer,
+             result.golden_all.layer)
