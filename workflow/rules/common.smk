@@ -42,7 +42,7 @@ def model_ready(wildcards):
 # scale with the model size (billions of parameters, an estimate from num_layers if not given) and with
 # the retry attempt, so a job killed for memory or time gets more on its retry.
 
-USE_GPU = 0 if config.get("device") == "cpu" else 1
+USE_GPU = 0 if config["device"] == "cpu" else 1
 
 
 def model_billions(model):
@@ -61,8 +61,7 @@ def job_runtime(wildcards, attempt):
 
 
 # --- editors -----------------------------------------------------------------------------------
-# hparams_file(model, editor), editor_overrides(editor) and editor_hparams(model, editor) live in
-# functions/stats.smk (the statistics an edit job needs depend on the resolved hparams).
+# hparams_file(model, editor), editor_overrides(editor) and editor_hparams(model, editor): functions/edit.smk.
 
 
 def context_length_params(model):

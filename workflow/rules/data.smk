@@ -34,7 +34,7 @@ rule load_dataset:
         "results/data/{dataset}/cases.parquet",
     params:
         fmt=lambda w: dataset_format(w.dataset),
-        skip=lambda w: "--skip-bad-records" if dataset_entry(w.dataset).get("skip_bad_records") else "",
+        skip=lambda w: "--skip-bad-records" if dataset_entry(w.dataset)["skip_bad_records"] else "",
     conda:
         "../../envs/goldenlayers.yaml"
     log:

@@ -50,7 +50,7 @@ rule cma:
         noise_scale=config["cma"]["noise_scale"],
         samples=config["cma"]["samples"],
         window=config["cma"]["window"],
-        max_batch=config["cma"].get("max_batch", 64),
+        max_batch=config["cma"]["max_batch"],
         seed=config["seed"],
     conda:
         "../../envs/goldenlayers.yaml"

@@ -14,9 +14,9 @@ rule fetch_corpus:
         sha256="resources/corpus/{corpus}.jsonl.sha256",
         record="resources/corpus/{corpus}.jsonl.json",
     params:
-        n=STATS_N,
+        n=STATS["n_samples"],
         seed=config["seed"],
-        snapshot=STATS.get("wikipedia_snapshot", "20231101.en"),
+        snapshot=STATS["wikipedia_snapshot"],
     conda:
         "../../envs/goldenlayers.yaml"
     log:
@@ -36,9 +36,9 @@ rule layer_stats:
         model=model_ready,
         corpus="resources/corpus/{corpus}.jsonl",
     output:
-        "results/stats/{model}/{corpus}_n{n}_{stats_dtype}/layer{layer}.safetensors",
+        STATS_FILE,
     params:
-        max_length=STATS_MAX_LENGTH,
+        max_length=STATS["max_length"],
         model_dtype=config["dtype"],
         device=config["device"],
     conda:

@@ -1,9 +1,6 @@
 # Helper functions and constants of the aggregate stage (rules in ../aggregate.smk).
 
-import os
-
-ANALYSIS = {"n_boot": 2000, "repeats": 50, "failed": "drop", "reference_editor": "r-rome",
-            **config.get("analysis", {})}
+ANALYSIS = config["analysis"]  # n_boot, repeats, failed, reference_editor (defaults from the schema)
 TABLES = "results/tables"
 
 

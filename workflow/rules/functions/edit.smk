@@ -1,4 +1,44 @@
-# Helper functions and constants of the edit stage (rules in ../edit.smk).
+# Helper functions and constants of the edit stage (rules in ../edit.smk): the editors' hyperparameters,
+# the edit jobs' outputs and the target values they read.
+
+_EDITORS = {}
+
+
+def editor_overrides(editor):
+    """The hyperparameter overrides the edit job gets: config multi_layer (window, align) for the multi-layer
+    editors, then config editor_overrides.<editor> on top. The edit rule must pass exactly these (--overrides)
+    so that the DAG and the job agree on the edited layers."""
+    overrides = {}
+    if editor in ("memit", "emmet"):
+        overrides.update({k: v for k, v in config["multi_layer"].items() if k in ("window", "align")})
+    overrides.update(config["editor_overrides"].get(editor, {}))
+    return overrides
+
+
+def hparams_file(model, editor):
+    family = config["models"][model]["family"]
+    hparams_dir = Path(config["hparams_dir"])
+    if not hparams_dir.is_absolute() and not hparams_dir.exists():
+        hparams_dir = Path(workflow.basedir) / hparams_dir  # run with --directory elsewhere
+    return str(hparams_dir / editor / f"{family}.yaml")
+
+
+def editor_hparams(model, editor):
+    """The editor's resolved hyperparameters for a model (YAML file + overrides), read at DAG time."""
+    from goldenlayers.editors.hparams import load_hparams
+
+    return load_hparams(hparams_file(model, editor), editor, editor_overrides(editor))
+
+
+def editor_and_hparams(model, editor):
+    """(the editor object, its resolved hyperparameters for the model), read once per DAG build."""
+    from goldenlayers.editors.registry import get_editor
+
+    key = (model, editor)
+    if key not in _EDITORS:
+        _EDITORS[key] = (get_editor(editor), editor_hparams(model, editor))
+    return _EDITORS[key]
+
 
 def edit_outputs(model, editor, dataset, split):
     return expand("results/edits/{model}/{editor}/{dataset}/{split}/layer{layer}.parquet",

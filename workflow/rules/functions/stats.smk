@@ -1,53 +1,13 @@
 # Helper functions and constants of the stats stage (rules in ../stats.smk).
 
-import os
-
-STATS = config.get("stats") or {}
-STATS_CORPUS = STATS.get("corpus", "gensim-enwiki-sample")
-STATS_N = int(STATS.get("n_samples", 300))
-STATS_DTYPE = STATS.get("dtype", "float32")
-STATS_MAX_LENGTH = int(STATS.get("max_length", 256))
-_EDITORS = {}
+STATS = config["stats"]  # corpus, n_samples, max_length, dtype, wikipedia_snapshot (defaults from the schema)
+# the one statistics-file template: the layer_stats rule's output and the edit rule's inputs (docs/SCHEMAS.md)
+STATS_FILE = "results/stats/{model}/{corpus}_n{n}_{stats_dtype}/layer{layer}.safetensors"
 
 
 def stats_file(model, layer):
-    return f"results/stats/{model}/{STATS_CORPUS}_n{STATS_N}_{STATS_DTYPE}/layer{layer}.safetensors"
-
-
-def editor_overrides(editor):
-    """The hyperparameter overrides the edit job gets: config multi_layer (window, align) for the multi-layer
-    editors, then config editor_overrides.<editor> on top. The edit rule must pass exactly these (--overrides)
-    so that the DAG and the job agree on the edited layers."""
-    overrides = {}
-    if editor in ("memit", "emmet"):
-        overrides.update({k: v for k, v in (config.get("multi_layer") or {}).items() if k in ("window", "align")})
-    overrides.update((config.get("editor_overrides") or {}).get(editor) or {})
-    return overrides
-
-
-def hparams_file(model, editor):
-    family = config["models"][model]["family"]
-    hparams_dir = Path(config.get("hparams_dir", "config/hparams"))
-    if not hparams_dir.is_absolute() and not hparams_dir.exists():
-        hparams_dir = Path(workflow.basedir) / hparams_dir  # run with --directory elsewhere
-    return str(hparams_dir / editor / f"{family}.yaml")
-
-
-def editor_hparams(model, editor):
-    """The editor's resolved hyperparameters for a model (YAML file + overrides), read at DAG time."""
-    from goldenlayers.editors.hparams import load_hparams
-
-    return load_hparams(hparams_file(model, editor), editor, editor_overrides(editor))
-
-
-def editor_and_hparams(model, editor):
-    """(the editor object, its resolved hyperparameters for the model), read once per DAG build."""
-    from goldenlayers.editors.registry import get_editor
-
-    key = (model, editor)
-    if key not in _EDITORS:
-        _EDITORS[key] = (get_editor(editor), editor_hparams(model, editor))
-    return _EDITORS[key]
+    return STATS_FILE.format(model=model, corpus=STATS["corpus"], n=STATS["n_samples"], stats_dtype=STATS["dtype"],
+                             layer=layer)
 
 
 def stats_layers(model, editor, layer):
