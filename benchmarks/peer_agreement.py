@@ -21,6 +21,34 @@ ROOT = Path(__file__).resolve().parents[1]
 PEER = ROOT / "benchmarks" / "peer-easyedit" / "summary.csv"
 
 
+def score_layer(ctx, editor, cases, layer: int) -> dict[str, list[float]]:
+    """Per case, EasyEdit's columns: rewrite (prompt -> target_new), rephrase (paraphrase 0), locality
+    (neighbourhood prompt 0 unchanged) and over all ten neighbourhood prompts; seconds of edit + evaluation."""
+    from goldenlayers.editors.request import EditRequest
+    from goldenlayers.editors.weights import AppliedEdit
+    from goldenlayers.evaluate.metrics import mean_or_nan, predict, token_accuracy, unchanged_fraction
+    from goldenlayers.models.tokens import encode_qa
+
+    tokenizer, pad = ctx.tokenizer, ctx.tokenizer.pad_token_id
+    scores = {"rewrite": [], "rephrase": [], "locality": [], "locality_all10": [], "seconds": []}
+    for case in cases:
+        rewrite = encode_qa(tokenizer, case.prompt, case.target_new)
+        rephrase = encode_qa(tokenizer, case.rephrase_prompts[0], case.target_new)
+        local = [encode_qa(tokenizer, p, a) for p, a in zip(case.locality_prompts, case.locality_answers)]
+        before = predict(ctx.model, local, pad)
+        start = time.perf_counter()
+        deltas, _ = editor.compute_deltas(ctx, EditRequest.of(case), layer)
+        with AppliedEdit(ctx.layout, deltas):
+            after = predict(ctx.model, [rewrite, rephrase] + local, pad)
+        scores["seconds"].append(time.perf_counter() - start)
+        scores["rewrite"].append(token_accuracy(after[0], rewrite))
+        scores["rephrase"].append(token_accuracy(after[1], rephrase))
+        unchanged = [unchanged_fraction(b, a) for b, a in zip(before, after[2:])]
+        scores["locality"].append(unchanged[0])
+        scores["locality_all10"].append(mean_or_nan(unchanged))
+    return scores
+
+
 def main() -> int:
     import torch
 
@@ -28,11 +56,9 @@ def main() -> int:
     from goldenlayers.editors.context import generate_prefixes, select_templates
     from goldenlayers.editors.hparams import load_hparams
     from goldenlayers.editors.registry import get_editor
-    from goldenlayers.editors.request import EditContext, EditRequest
-    from goldenlayers.editors.weights import AppliedEdit
-    from goldenlayers.evaluate.metrics import mean_or_nan, predict, token_accuracy, unchanged_fraction
+    from goldenlayers.editors.request import EditContext
+    from goldenlayers.evaluate.metrics import mean_or_nan
     from goldenlayers.models.load import load_model
-    from goldenlayers.models.tokens import encode_qa
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--editors", nargs="+", default=["rome", "r-rome"])
@@ -48,7 +74,6 @@ def main() -> int:
     cases = load_cases(ROOT / "data/benchmarks/counterfact/counterfact_sample.json", "counterfact", "counterfact").cases
     cases = cases[: args.cases]
     peer = {(r["method"].lower(), int(r["layer"])): r for r in csv.DictReader(PEER.open())}
-    pad = tokenizer.pad_token_id
     rows = []
     for editor_name in args.editors:
         hparams = load_hparams(ROOT / f"config/hparams/{editor_name}/llama.yaml", editor_name)
@@ -57,22 +82,7 @@ def main() -> int:
         ctx = EditContext(model, layout, tokenizer, hparams, templates)
         editor = get_editor(editor_name)
         for layer in [int(x) for x in args.layers.split(",")]:
-            scores = {"rewrite": [], "rephrase": [], "locality": [], "locality_all10": [], "seconds": []}
-            for case in cases:
-                rewrite = encode_qa(tokenizer, case.prompt, case.target_new)
-                rephrase = encode_qa(tokenizer, case.rephrase_prompts[0], case.target_new)
-                local = [encode_qa(tokenizer, p, a) for p, a in zip(case.locality_prompts, case.locality_answers)]
-                before = predict(model, local, pad)
-                start = time.perf_counter()
-                deltas, _ = editor.compute_deltas(ctx, EditRequest.of(case), layer)
-                with AppliedEdit(layout, deltas):
-                    after = predict(model, [rewrite, rephrase] + local, pad)
-                scores["seconds"].append(time.perf_counter() - start)
-                scores["rewrite"].append(token_accuracy(after[0], rewrite))
-                scores["rephrase"].append(token_accuracy(after[1], rephrase))
-                unchanged = [unchanged_fraction(b, a) for b, a in zip(before, after[2:])]
-                scores["locality"].append(unchanged[0])
-                scores["locality_all10"].append(mean_or_nan(unchanged))
+            scores = score_layer(ctx, editor, cases, layer)
             ref = peer.get((editor_name, layer), {})
             row = {"editor": editor_name, "layer": layer, "n": len(cases),
                    **{k: mean_or_nan(v) for k, v in scores.items()},

@@ -167,7 +167,7 @@ def spread(values: list[float]) -> str:
     return f"{statistics.median(values):8.1f}  ({min(values):.1f}-{max(values):.1f})"
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=3)
     parser.add_argument("--skip", type=int, default=0, help="start at this case of the file")
@@ -184,21 +184,27 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="also write all measurements here")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    if args.worker:
-        Path(args.worker_out).write_text(json.dumps(worker(args)))
-        return 0
 
-    jobs = [j for j in args.jobs.split(",") if j]
-    skipped = [j for j in jobs if j in ("lga", "cma") and not locator_available(j)]
-    jobs = [j for j in jobs if j not in skipped]
-    results: dict[str, list[dict]] = {}
-    for repeat in range(args.repeats):
-        for job in jobs:
-            print(f"== {job} (repeat {repeat + 1}/{args.repeats})", file=sys.stderr, flush=True)
-            results.setdefault(job, []).append(run_dag(args) if job == "dag" else run_job(job, args))
+def max_metric_difference(results: dict[str, list[dict]]) -> float:
+    """The largest |fast - reference| of any metric of any case and layer (inf where only one is NaN)."""
+    worst = 0.0
+    for fast_run in results["fast"]:
+        for ref_run in results["reference"]:
+            for f, r in zip(fast_run["rows"], ref_run["rows"]):
+                for name in ("rewrite_acc", "rephrase_acc", "locality", "portability"):
+                    a, b = f[name], r[name]
+                    if a == a and b == b:  # both not NaN
+                        worst = max(worst, abs(a - b))
+                    elif (a == a) != (b == b):
+                        worst = float("inf")
+    return worst
 
+
+def table(results: dict[str, list[dict]], args, skipped: list[str]) -> list[str]:
+    """The printed table: seconds per case of each job (median and range), the fast/reference ratio and the
+    largest per-case metric difference between the paths, the locators against brute force, the DAG."""
     layers = parse_layers(args.layers)
     n_cases = args.cases
     lines = [f"R-ROME sweep on SmolLM2-135M, {n_cases} CounterFact case(s) x {len(layers)} layer(s) "
@@ -218,17 +224,8 @@ def main(argv=None) -> int:
         if len(layers) != 30:
             lines.append(f"{'  full 30-layer estimate':<28}fast {statistics.median(per_case['fast']) / len(layers) * 30:.0f} s/case, "
                          f"reference {statistics.median(per_case['reference']) / len(layers) * 30:.0f} s/case (scaled by layer count)")
-        worst = 0.0
-        for fast_run in results["fast"]:
-            for ref_run in results["reference"]:
-                for f, r in zip(fast_run["rows"], ref_run["rows"]):
-                    for name in ("rewrite_acc", "rephrase_acc", "locality", "portability"):
-                        a, b = f[name], r[name]
-                        if a == a and b == b:  # both not NaN
-                            worst = max(worst, abs(a - b))
-                        elif (a == a) != (b == b):
-                            worst = float("inf")
-        lines.append(f"{'max |metric diff|':<28}{worst:.2e}  (per case and layer, fast vs reference; target <= 1e-4)")
+        lines.append(f"{'max |metric diff|':<28}{max_metric_difference(results):.2e}  (per case and layer, fast vs "
+                     "reference; target <= 1e-4)")
     bf = statistics.median([r["wall_seconds"] for r in results["fast"]]) if "fast" in results else None
     for job in ("lga", "cma"):
         if job in results:
@@ -245,6 +242,25 @@ def main(argv=None) -> int:
             lines.append(f"{'  ' + rule:<28}{entry['jobs']:>6}{entry['seconds']:>13.0f}{entry['peak_rss_mib']:>14.0f}")
     for job in skipped:
         lines.append(f"{job.upper():<28}skipped: goldenlayers.locate.{job} not importable")
+    return lines
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        Path(args.worker_out).write_text(json.dumps(worker(args)))
+        return 0
+
+    jobs = [j for j in args.jobs.split(",") if j]
+    skipped = [j for j in jobs if j in ("lga", "cma") and not locator_available(j)]
+    jobs = [j for j in jobs if j not in skipped]
+    results: dict[str, list[dict]] = {}
+    for repeat in range(args.repeats):
+        for job in jobs:
+            print(f"== {job} (repeat {repeat + 1}/{args.repeats})", file=sys.stderr, flush=True)
+            results.setdefault(job, []).append(run_dag(args) if job == "dag" else run_job(job, args))
+
+    lines = table(results, args, skipped)
     print("\n".join(lines))
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "results": results, "table": lines}, indent=1))

@@ -27,15 +27,14 @@ from goldenlayers.editors.hparams import load_hparams
 from goldenlayers.editors.registry import get_editor
 from goldenlayers.editors.request import EditContext, EditRequest
 from goldenlayers.editors.weights import AppliedEdit
-from goldenlayers.evaluate.edit_job import EvalLimits, case_queries, evaluate_case, pre_edit
+from goldenlayers.evaluate.edit_job import EvalLimits, case_queries, evaluate_case, pre_edit, second_moments
 from goldenlayers.evaluate.metrics import predict, unchanged_fraction
 from goldenlayers.models.load import load_model
-from goldenlayers.stats.covariance import load_second_moment
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def main():
+def parse_args():
     parser = argparse.ArgumentParser()
     parser.add_argument("--editor", required=True)
     parser.add_argument("--layer", type=int, required=True)
@@ -48,8 +47,11 @@ def main():
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=None, help="optional JSON with the per-case rows")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def main():
+    args = parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     overrides = {}
@@ -65,13 +67,8 @@ def main():
     layers = editor.edited_layers(args.layer, layout.n_layers, hparams)
     second_moment = None
     if editor.needs_stats(hparams):
-        cache = {}
-
-        def second_moment(l):
-            if l not in cache:
-                cache[l] = load_second_moment(Path(args.stats_dir) / f"layer{l}.safetensors")
-            return cache[l]
-
+        stats = {l: Path(args.stats_dir) / f"layer{l}.safetensors" for l in layers}
+        second_moment = second_moments(args.editor, layers, stats)
     templates = load_templates(args.templates, hparams["context_template_length_params"])
     ctx = EditContext(model, layout, tokenizer, hparams, templates, second_moment)
     cases = load_cases(args.cases, "counterfact", "counterfact").cases[: args.n]

@@ -11,28 +11,20 @@ import pytest
 import torch
 
 from goldenlayers import cli
-from goldenlayers.data.schema import EditCase, cases_to_table
-from goldenlayers.models.tokens import encode_qa
+from goldenlayers.data.schema import EditCase
 from goldenlayers.io import read_parquet_metadata
 from goldenlayers.locate.cma import (case_noise, run_cma, subject_embedding_std, subject_positions, trace_case,
                                      window_layers)
-from goldenlayers.models.layout import resolve_layout
-from goldenlayers.models.tiny import build_tiny
+from goldenlayers.models.tokens import encode_qa
+from job_inputs import cached_tiny, tiny_model_and_cases
 
 CMA_CONTRACT = ["model", "dataset", "layer", "mean_effect", "is_golden", "n_cases", "n_skipped", "seconds",
                 "mean_query_tokens"]
 CASE_CONTRACT = ["case_id", "layer", "p_restored", "p_clean", "p_corrupt"]
 FAMILIES = ["gpt2", "llama", "gemma3"]
 
-_MODELS: dict = {}
-
-
 def tiny(family, layers=4):
-    if (family, layers) not in _MODELS:
-        model, tokenizer = build_tiny(family, layers, seed=1)
-        model.requires_grad_(False)
-        _MODELS[family, layers] = (model, tokenizer, resolve_layout(model))
-    return _MODELS[family, layers]
+    return cached_tiny(family, layers, seed=1)
 
 
 def make_case(case_id, prompt, subject, target_true=None):
@@ -191,13 +183,7 @@ def test_cases_the_clean_model_gets_wrong_are_skipped_and_counted():
 
 
 def test_cli_writes_the_contract(tmp_path):
-    from goldenlayers.models.load import prepare_model
-    import pyarrow.parquet as pq
-
-    model_dir = tmp_path / "models" / "tiny-gemma"
-    prepare_model("tiny-gemma", {"source": "tiny", "family": "gemma3", "num_layers": 3}, model_dir)
-    cases_path = tmp_path / "proxy.parquet"
-    pq.write_table(cases_to_table(CASES), cases_path)
+    model_dir, cases_path = tiny_model_and_cases(tmp_path, "gemma3", CASES)
     out, out_cases = tmp_path / "cma.parquet", tmp_path / "cma_cases.parquet"
     code = cli.main(["cma", "--model-dir", str(model_dir), "--cases", str(cases_path), "--grid", "1,2",
                      "--device", "cpu", "--samples", "2", "--window", "3", "--seed", "5",
@@ -206,7 +192,7 @@ def test_cli_writes_the_contract(tmp_path):
     frame, per_case = pd.read_parquet(out), pd.read_parquet(out_cases)
     assert set(CMA_CONTRACT) <= set(frame.columns) and len(frame) == 3
     assert set(CASE_CONTRACT) <= set(per_case.columns) and len(per_case) == 6
-    assert (frame["model"] == "tiny-gemma").all() and (frame["dataset"] == "zsre").all()
+    assert (frame["model"] == "tiny-gemma3").all() and (frame["dataset"] == "zsre").all()
     assert frame.loc[frame["is_golden"], "layer"].isin([1, 2]).all() and frame["is_golden"].sum() == 1
     meta = read_parquet_metadata(out)
     assert meta["locator"] == "cma" and meta["seed"] == "5" and '"window": 3' in meta["config"]

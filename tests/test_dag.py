@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from workflow_copy import copy_workflow, workflow_env
+from workflow_copy import copy_workflow, job_stats, workflow_env
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,22 +32,6 @@ def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.Compl
     env = workflow_env(workdir)
     cmd = ["timeout", "-k", "10", str(timeout), *SNAKEMAKE, *args]
     return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
-
-
-def job_stats(text: str) -> dict[str, int]:
-    """The "Job stats" table Snakemake prints for a dry run: rule -> number of jobs (without `total`)."""
-    lines = text.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == "Job stats:"), None)
-    if start is None:
-        return {}
-    counts = {}
-    for line in lines[start + 3:]:  # "Job stats:", "job  count", "----  -----"
-        match = re.fullmatch(r"(\S+)\s+(\d+)", line.strip())
-        if not match:
-            break
-        counts[match[1]] = int(match[2])
-    counts.pop("total", None)
-    return counts
 
 
 def layer_count(layers, num_layers: int) -> int:

@@ -83,12 +83,15 @@ def test_registry_knows_both():
     assert get_editor("emmet").edited_layers(2, 4, {"window": 5}) == [0, 1, 2]
 
 
+def solve_inputs(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(second moment of 200 random 12-d keys, a key, a 5-d residual)."""
+    torch.manual_seed(seed)
+    keys = torch.randn(200, 12, dtype=torch.float64)
+    return keys.T @ keys / 200, torch.randn(12, dtype=torch.float64), torch.randn(5, dtype=torch.float64)
+
+
 def test_memit_solve_is_memits_closed_form():
-    torch.manual_seed(1)
-    d_in, d_out = 12, 5
-    keys = torch.randn(200, d_in, dtype=torch.float64)
-    second = keys.T @ keys / 200
-    k, r = torch.randn(d_in, dtype=torch.float64), torch.randn(d_out, dtype=torch.float64)
+    second, k, r = solve_inputs(1)
     delta, info = MEMIT().solve(k, r, second, {"mom2_update_weight": 3.0})
     expected = r[:, None] @ k[None, :] @ torch.linalg.inv(3.0 * second + torch.outer(k, k))
     torch.testing.assert_close(delta, expected)
@@ -98,11 +101,7 @@ def test_memit_solve_is_memits_closed_form():
 
 
 def test_emmet_solve_meets_equality_and_easyedit_variant():
-    torch.manual_seed(2)
-    d_in, d_out = 12, 5
-    keys = torch.randn(200, d_in, dtype=torch.float64)
-    second = keys.T @ keys / 200
-    k, r = torch.randn(d_in, dtype=torch.float64), torch.randn(d_out, dtype=torch.float64)
+    second, k, r = solve_inputs(2)
     hp = {"mom2_update_weight": 100000.0, "emmet_lambda": 0.1, "update_norm_lambda": 0}
     delta, _ = EMMET().solve(k, r, second, hp)
     torch.testing.assert_close(delta @ k, r)  # W' k = W k + r exactly, whatever mom2_update_weight

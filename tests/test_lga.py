@@ -12,15 +12,14 @@ import torch
 import torch.nn.functional as F
 
 from goldenlayers import cli
-from goldenlayers.data.schema import EditCase, cases_to_table
-from goldenlayers.models.tokens import encode_qa
+from goldenlayers.data.schema import EditCase
 from goldenlayers.io import read_parquet_metadata
 from goldenlayers.locate import lga as lga_module
 from goldenlayers.locate.lga import layer_params, run_lga
 from goldenlayers.locate.old_answer import greedy_continuation, old_answer
 from goldenlayers.locate.tukey import tukey_golden
-from goldenlayers.models.layout import resolve_layout
-from goldenlayers.models.tiny import build_tiny
+from goldenlayers.models.tokens import encode_qa
+from job_inputs import cached_tiny, tiny_model_and_cases
 
 ROOT = Path(__file__).resolve().parents[1]
 LGA_CONTRACT = ["model", "dataset", "layer", "score", "kept", "is_golden", "lower_fence", "upper_fence",
@@ -37,15 +36,8 @@ CASES = [
     make_case(1, "Toko Yasuda plays the", "Toko Yasuda", "piano", None),
 ]
 
-_MODELS: dict = {}
-
-
 def tiny(family, layers=3):
-    if (family, layers) not in _MODELS:
-        model, tokenizer = build_tiny(family, layers, seed=0)
-        model.requires_grad_(False)
-        _MODELS[family, layers] = (model, tokenizer, resolve_layout(model))
-    return _MODELS[family, layers]
+    return cached_tiny(family, layers, seed=0)
 
 
 def reference_ce(model, tokenizer, prompt, answer):
@@ -146,13 +138,7 @@ def test_old_answer_modes_and_greedy_length():
 
 
 def test_cli_writes_the_contract(tmp_path):
-    from goldenlayers.models.load import prepare_model
-    import pyarrow.parquet as pq
-
-    model_dir = tmp_path / "models" / "tiny-llama"
-    prepare_model("tiny-llama", {"source": "tiny", "family": "llama", "num_layers": 3}, model_dir)
-    cases_path = tmp_path / "proxy.parquet"
-    pq.write_table(cases_to_table(CASES), cases_path)
+    model_dir, cases_path = tiny_model_and_cases(tmp_path, "llama", CASES)
     out, out_cases = tmp_path / "lga.parquet", tmp_path / "lga_cases.parquet"
     code = cli.main(["lga", "--model-dir", str(model_dir), "--cases", str(cases_path), "--grid", "0,2",
                      "--device", "cpu", "--params", "mlp", "--out", str(out), "--out-cases", str(out_cases)])

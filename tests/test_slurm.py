@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from workflow_copy import copy_workflow, workflow_env
+from workflow_copy import copy_workflow, job_stats, workflow_env
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,19 +88,6 @@ def slurm_run(slurm_cluster, workdir):
     return log
 
 
-def _jobs_table(text: str) -> dict[str, int]:
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.strip() == "Job stats:")
-    counts = {}
-    for line in lines[start + 3:]:
-        match = re.fullmatch(r"(\S+)\s+(\d+)", line.strip())
-        if not match:
-            break
-        counts[match[1]] = int(match[2])
-    counts.pop("total", None)
-    return counts
-
-
 def test_run_completes_and_nothing_is_left(slurm_run, workdir):
     again = snakemake(workdir, "-n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr, again.stdout[-3000:]
@@ -120,7 +107,7 @@ def test_every_job_went_through_sbatch(slurm_run, workdir):
     assert submitted, slurm_run[-3000:]
     for _, log in submitted:
         assert Path(log).exists(), log
-    rules = {rule: n for rule, n in _jobs_table(slurm_run).items() if rule != "all"}
+    rules = {rule: n for rule, n in job_stats(slurm_run).items() if rule != "all"}
     assert len(submitted) == sum(rules.values()), (len(submitted), rules)
 
 

@@ -1,8 +1,10 @@
-"""A copy of the workflow for the tests that run Snakemake (DAG, reruns, SLURM), and the environment to run it in."""
+"""A copy of the workflow for the tests that run Snakemake (DAG, reruns, SLURM), the environment to run it in,
+and the job table Snakemake prints."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -28,3 +30,19 @@ def workflow_env(workdir: Path) -> dict[str, str]:
     """The copy's package first on the path, and the venv's `goldenlayers` on PATH for the jobs."""
     return {**os.environ, "PYTHONPATH": str(workdir / "src"),
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def job_stats(text: str) -> dict[str, int]:
+    """The "Job stats" table Snakemake prints (dry run or run): rule -> number of jobs (without `total`)."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == "Job stats:"), None)
+    if start is None:
+        return {}
+    counts = {}
+    for line in lines[start + 3:]:  # "Job stats:", "job  count", "----  -----"
+        match = re.fullmatch(r"(\S+)\s+(\d+)", line.strip())
+        if not match:
+            break
+        counts[match[1]] = int(match[2])
+    counts.pop("total", None)
+    return counts

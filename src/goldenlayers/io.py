@@ -12,13 +12,14 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterable, Iterator, Mapping
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import __version__
+from .errors import InputError
 
 
 @contextlib.contextmanager
@@ -62,6 +63,16 @@ def write_parquet(
     table = table.replace_schema_metadata(meta)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
+
+
+def read_table(path: str | os.PathLike, required: Iterable[str], contract: str) -> pd.DataFrame:
+    """A Parquet table that has the columns of its contract (docs/SCHEMAS.md, section ``contract``); a missing
+    column is an InputError naming the file."""
+    frame = pd.read_parquet(path)
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise InputError(f"missing column(s) {missing} (see docs/SCHEMAS.md, '{contract}')", file=path)
+    return frame
 
 
 def read_parquet_metadata(path: str | os.PathLike) -> dict[str, str]:

@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..io import read_table
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +37,7 @@ class Choice:
 def read_locator(paths: Iterable[str], kind: str) -> pd.DataFrame:
     """Concatenate ``lga.parquet`` or ``cma.parquet`` files (one per model and dataset); empty if none."""
     required = {"lga": LGA_REQUIRED, "cma": CMA_REQUIRED}[kind]
-    frames = []
-    for path in paths:
-        frame = pd.read_parquet(path)
-        missing = [c for c in required if c not in frame.columns]
-        if missing:
-            raise InputError(f"missing column(s) {missing} (see docs/SCHEMAS.md, 'Locators')", file=path)
-        frames.append(frame)
+    frames = [read_table(path, required, "Locators") for path in paths]
     if not frames:
         return pd.DataFrame(columns=list(required))
     out = pd.concat(frames, ignore_index=True)
@@ -57,10 +51,7 @@ def read_locator_cases(paths: Iterable[str], kind: str) -> pd.DataFrame:
     value = {"lga": "contribution", "cma": "p_restored"}[kind]
     frames = []
     for path in paths:
-        frame = pd.read_parquet(path)
-        missing = [c for c in ("case_id", "layer", value) if c not in frame.columns]
-        if missing:
-            raise InputError(f"missing column(s) {missing} (see docs/SCHEMAS.md, 'Locators')", file=path)
+        frame = read_table(path, ("case_id", "layer", value), "Locators")
         parts = str(path).replace("\\", "/").split("/")
         if "model" not in frame.columns:
             frame["model"] = parts[-3]

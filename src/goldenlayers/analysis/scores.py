@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..io import read_table
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,7 @@ def read_edit_results(paths: Iterable[str]) -> pd.DataFrame:
     """Concatenate edit-result Parquet files, checking the contract columns; add ``overall``."""
     frames = []
     for path in paths:
-        frame = pd.read_parquet(path)
-        missing = [c for c in REQUIRED if c not in frame.columns]
-        if missing:
-            raise InputError(f"missing column(s) {missing} (see docs/SCHEMAS.md, 'Edit results')", file=path)
+        frame = read_table(path, REQUIRED, "Edit results")
         bad = sorted(set(frame["status"].astype(str)) - {"ok", "failed"})
         if bad:
             raise InputError(f"unknown status value(s) {bad}; expected 'ok' or 'failed'", file=path, field="status")
