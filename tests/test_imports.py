@@ -76,6 +76,28 @@ def test_no_import_circle_in_the_package():
     assert cycle is None, "import circle: " + " -> ".join(cycle)
 
 
+# The package's layers (README, Design notes): a module imports only from its own layer or the ones below.
+LAYERS = [
+    {"__init__", "errors"},
+    {"io", "config"},
+    {"models", "data"},
+    {"editors", "stats"},
+    {"evaluate", "locate", "analysis", "plots", "publish"},
+    {"commands", "cli", "__main__"},
+]
+
+
+def layer_of(name: str) -> int:
+    part = name.split(".")[1] if "." in name else "__init__"
+    return next(i for i, members in enumerate(LAYERS) if part in members)
+
+
+def test_packages_import_only_their_layer_or_below():
+    upward = sorted(f"{name} -> {target}" for name, path in MODULES.items()
+                    for target in imported_modules(name, path) if layer_of(target) > layer_of(name))
+    assert not upward, "imports against the layering: " + ", ".join(upward)
+
+
 def test_the_cycle_finder_finds_a_circle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None

@@ -4,7 +4,7 @@ The edit is spread over a window of layers ``R`` (config ``multi_layer.window``,
 clipped at the model's ends) that ends at (or is centred on) the job's layer:
 
 1. z = h + delta: the residual stream (the output of block ``max(R)``) at the subject's last token, with
-   ``delta`` optimised by the shared core (:func:`~goldenlayers.editors.core.optimize_target` on
+   ``delta`` optimised by the shared core (:func:`~goldenlayers.editors.values.optimize_target` on
    ``layout.block(max(R))``); h is the bare prompt's residual there.
 2. For each layer l in R, ascending: k_l = the projection input at the subject's last token, averaged as
    MEMIT's ``compute_ks`` does: the mean of (the bare prompt's key) and (the mean key over the prefixed
