@@ -36,7 +36,7 @@ RUN_TIMEOUT = 1500
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (REPO / "Snakefile").exists() or not (REPO / TINY).exists(),
+    pytest.mark.skipif(not (REPO / "workflow" / "Snakefile").exists() or not (REPO / TINY).exists(),
                        reason="the workflow (Snakefile, config/tiny.yaml) is not there yet"),
 ]
 
