@@ -50,7 +50,7 @@ CLOSEST_FAMILY = {
     "qwen2": "llama", "qwen3": "llama", "mistral": "llama", "mixtral": "llama", "phi3": "llama", "olmo": "llama",
     "olmo2": "llama", "granite": "llama", "cohere": "llama", "gemma": "gemma3", "gemma2": "gemma3",
     "gpt_neox": "gpt2", "gptj": "gpt2", "gpt_neo": "gpt2", "opt": "gpt2", "falcon": "gpt2", "phi": "gpt2",
-    "bloom": "gpt2",
+    "bloom": "gpt2", "biogpt": "gpt2",
 }
 
 

@@ -9,7 +9,7 @@ Everything is found from the module tree and the model config, never from the mo
 - the final norm is the norm-like sibling of the block list; the unembedding is ``get_output_embeddings()``.
 
 This finds the layout of the usual decoder shapes (GPT-2, LLaMA, Gemma3, Qwen2, Mistral, Phi-3, GPT-NeoX,
-...). Where it does not (a block without an MLP module, e.g. OPT's ``fc1``/``fc2``), the model's config entry
+...). Where it does not (a block without an MLP module, e.g. BioGPT's ``fc1``/``fc2``), the model's config entry
 names the paths (``layout: {blocks, mlp, proj, final_norm}``, :func:`resolve_layout`'s ``override``).
 """
 

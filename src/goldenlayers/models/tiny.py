@@ -1,7 +1,7 @@
 """Tiny randomly initialised models built from configs, with a byte-level tokenizer.
 
 Families: the paper's GPT-2, LLaMA and Gemma3, and Qwen2, Mistral and Phi-3 (layouts found from the module
-tree like the paper's) and OPT (a block without an MLP module: its layout comes from a ``layout:`` override).
+tree like the paper's) and BioGPT (a block without an MLP module: its layout comes from a ``layout:`` override).
 
 They exercise every code path (layouts, editors, locators, the DAG) in seconds and need no download.
 """
@@ -76,18 +76,18 @@ def tiny_config(family: str, num_layers: int, vocab_size: int):
         from transformers import Phi3Config
 
         return Phi3Config(**decoder)
-    if family == "opt":
-        from transformers import OPTConfig
+    if family == "biogpt":
+        from transformers import BioGptConfig
 
-        return OPTConfig(num_hidden_layers=num_layers, hidden_size=64, ffn_dim=192, num_attention_heads=4,
-                         word_embed_proj_dim=64, max_position_embeddings=512, pad_token_id=vocab_size - 1,
-                         enable_bias=True, do_layer_norm_before=True, **common)
+        return BioGptConfig(num_hidden_layers=num_layers, hidden_size=64, intermediate_size=192, num_attention_heads=4,
+                            max_position_embeddings=512, pad_token_id=vocab_size - 1, **common)
     raise ValueError(f"unknown family {family!r} (tiny models: {', '.join(TINY_FAMILIES)})")
 
 
-TINY_FAMILIES = ("gpt2", "llama", "gemma3", "qwen2", "mistral", "phi3", "opt")
-OPT_LAYOUT = {"blocks": "model.decoder.layers", "mlp": "fc2", "proj": "fc2"}
-"""The ``layout:`` override a tiny OPT needs: its blocks have no MLP module; fc2's output is the MLP output."""
+TINY_FAMILIES = ("gpt2", "llama", "gemma3", "qwen2", "mistral", "phi3", "biogpt")
+BIOGPT_LAYOUT = {"blocks": "biogpt.layers", "mlp": "fc2", "proj": "fc2"}
+"""The ``layout:`` override BioGPT needs: its blocks have no MLP module (fc1 and fc2 sit in the block);
+fc2's output is the MLP output and fc2 the rewritten projection."""
 
 
 def build_tiny(family: str, num_layers: int, seed: int = 0):
