@@ -21,9 +21,10 @@ def add_locator_arguments(parser) -> None:
                         help="comma-separated sweep-grid layers where is_golden is taken (default: all layers); "
                              "every layer is scored either way")
     parser.add_argument("--dataset", default=None, help="dataset name for the rows (default: from the cases)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                        help="model weights dtype; auto: float32 on the CPU, bfloat16 on a GPU for models of 1B parameters or more")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for this job")
     parser.add_argument("--out", required=True, help="one row per layer")
     parser.add_argument("--out-cases", required=True, help="one row per (case, layer)")
 

@@ -13,9 +13,10 @@ def add_arguments(parser):
     add_locator_arguments(parser)
     parser.add_argument("--params", choices=PARAM_MODES, default="rewritten_weight",
                         help="theta_L: the weight the editor rewrites, or every parameter of the layer's MLP")
-    parser.add_argument("--tukey-k", type=float, default=1.0)
+    parser.add_argument("--tukey-k", type=float, default=1.0, help="Tukey fence factor k (1.0: the paper's v3)")
     parser.add_argument("--quantile-method", default="linear", help="numpy quantile method of the Tukey fences")
-    parser.add_argument("--old-answer", choices=OLD_ANSWER_MODES, default="ground_truth_else_greedy")
+    parser.add_argument("--old-answer", choices=OLD_ANSWER_MODES, default="ground_truth_else_greedy",
+                        help="the old answer K_i: the ground truth where the dataset has one, else the model's greedy answer")
 
 
 def run(args):
