@@ -44,8 +44,17 @@ def load_schema(path: str | os.PathLike | None = None) -> dict:
         return yaml.safe_load(handle)
 
 
+# Names of models, datasets and runs become folder and file names: no "/", not empty, not "." or "..".
+NAME_PATTERN = r"^(?!\.{1,2}$)[A-Za-z0-9_.-]+$"
+NAME_RULE = "names become folder names: use letters, digits, '_', '-' and '.', not '.' or '..' alone"
+
+
 def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
     path = list(error.absolute_path)
+    if error.validator == "pattern" and error.validator_value == NAME_PATTERN:
+        if "propertyNames" in error.schema_path:
+            return _key_path(path + [error.instance]), f"{error.instance!r} is not a valid name ({NAME_RULE})"
+        return _key_path(path), f"{error.instance!r} is not a valid name ({NAME_RULE})"
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
@@ -80,8 +89,33 @@ def _check_cross_fields(config: dict[str, Any], source: str) -> None:
         for key in need:
             if key not in model:
                 raise ConfigError(f"models with source '{model['source']}' need '{key}'", file=source, field=f"models.{name}.{key}")
-        for layer in layer_grid(config, name, source=source):
-            pass
+        layer_grid(config, name, source=source)
+        n_layers = model["num_layers"]
+        windows = []
+        if {"memit", "emmet"} & set(config["editors"]):
+            windows.append(("multi_layer.window", config["multi_layer"]["window"]))
+        if config["cma"]["enabled"]:
+            windows.append(("cma.window", config["cma"]["window"]))
+        for key, window in windows:
+            if window > n_layers:
+                raise ConfigError(f"window of {window} layers is wider than model '{name}' ({n_layers} layers)",
+                                  file=source, field=key)
+    _check_overrides(config, source)
+
+
+def _check_overrides(config: dict[str, Any], source: str) -> None:
+    """editor_overrides: every key known to its editor, of the right type and in range (editors.hparams)."""
+    from .editors.hparams import check_hparams
+
+    for editor, overrides in (config.get("editor_overrides") or {}).items():
+        check_hparams(overrides, editor, lambda key: source, field_prefix=f"editor_overrides.{editor}.")
+        for key in ("window",):
+            if key in overrides:
+                for name, model in config["models"].items():
+                    if overrides[key] > model["num_layers"]:
+                        raise ConfigError(f"window of {overrides[key]} layers is wider than model '{name}' "
+                                          f"({model['num_layers']} layers)", file=source,
+                                          field=f"editor_overrides.{editor}.{key}")
 
 
 def layer_grid(config: dict[str, Any], model: str, source: str = "config") -> list[int]:

@@ -3,12 +3,44 @@
 
 import json
 import re
+import sys
 from pathlib import Path
 
+from goldenlayers.caches import damaged_caches, damaged_message
 from goldenlayers.config import layer_grid, load_schema, validate_config
+from goldenlayers.errors import GoldenLayersError
 
-validate_config(config, source=str(workflow.configfiles[-1]) if workflow.configfiles else "config",
-                schema=load_schema(workflow.source_path("../../config/schema.yaml")))
+CONFIG_SOURCE = str(workflow.configfiles[-1]) if workflow.configfiles else "config"
+
+
+def stop(message):
+    """End the run before any job with one line (not Snakemake's traceback): what is wrong, where."""
+    print(f"goldenlayers: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def dag_check(function):
+    """Decorator for the helpers that read the config, hparams files or the registry while the workflow is
+    read or the DAG is built: a GoldenLayersError (it names the file and the key) ends the run in one line."""
+
+    def checked(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except GoldenLayersError as err:
+            stop(err)
+
+    checked.__name__, checked.__doc__ = function.__name__, function.__doc__
+    return checked
+
+
+dag_check(validate_config)(config, source=CONFIG_SOURCE,
+                           schema=load_schema(workflow.source_path("../../config/schema.yaml")))
+
+# A damaged cache (truncated values, statistics or prefix file) would fail every job that reads it on every
+# rerun, after Snakemake removed those jobs' good outputs: stop first and name what to remove.
+_DAMAGED = damaged_caches()
+if _DAMAGED:
+    stop(damaged_message(_DAMAGED))
 
 MODELS = list(config["models"])
 DATASETS = list(config["datasets"])
@@ -25,7 +57,7 @@ wildcard_constraints:
 
 
 def layers_of(model):
-    return layer_grid(config, model, source=str(workflow.configfiles[-1]) if workflow.configfiles else "config")
+    return layer_grid(config, model, source=CONFIG_SOURCE)
 
 
 def model_spec_json(model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from ..data.schema import read_cases
+from ..data.context_length import read_cases_for_model
 from ..errors import InputError
 from ..io import provenance, write_parquet
 from ..locate.lga import PARAM_MODES, run_lga
@@ -66,8 +66,9 @@ def add_arguments(parser):
 def run(args):
     set_threads(args.threads)
     begin = time.perf_counter()
-    cases = read_cases(args.cases)
     model, tokenizer, layout, info = load_model(args.model_dir, device=args.device, dtype=args.dtype)
+    fitting = read_cases_for_model(args.cases, tokenizer, model)
+    cases = fitting.cases
     load_seconds = time.perf_counter() - begin
     grid = grid_arg(args.grid, layout)
     result = run_lga(model, tokenizer, layout, cases, grid=grid, params=args.params, tukey_k=args.tukey_k,
@@ -80,6 +81,7 @@ def run(args):
         locator="lga", model=model_name, model_revision=info.get("revision"), dataset=dataset,
         cases_file=str(args.cases), device=str(next(model.parameters()).device), dtype=args.dtype,
         threads=args.threads, config=result.settings,
+        **fitting.metadata(),
         golden_layer=result.golden.layer, golden_ties=list(result.golden.ties),
         golden_layer_all=result.golden_all.layer, golden_ties_all=list(result.golden_all.ties),
         seconds="wall time of the LGA computation (old answers, gradients, scores) after loading; load_seconds: "

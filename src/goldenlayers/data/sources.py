@@ -147,6 +147,9 @@ def resolve_download(name: str, entry: Mapping[str, object] | None = None) -> Up
     if url:
         url = str(url)
         file_name = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or upstream.file_name
+        if file_name in (".", ".."):  # would make the download target a folder
+            raise InputError(f"the URL must end in a file name, not {file_name!r}: {url}",
+                             field=f"datasets.{name}.url")
         sha = entry.get("sha256")
         return Upstream(url, file_name, str(sha).lower() if sha else None, note="config override")
     sha = entry.get("sha256") or upstream.sha256

@@ -173,7 +173,8 @@ class ValueStore:
         except FileNotFoundError as err:
             raise InputError("target values file not found", file=self.path) from err
         except Exception as err:  # safetensors raises its own error types for a damaged file
-            raise InputError(f"not a readable safetensors file: {err}", file=self.path) from err
+            raise InputError(f"damaged target values file ({type(err).__name__}: {err}); remove it and rerun, the "
+                             "target_values rule rebuilds it", file=self.path) from err
         for field in ("site", "value_hparams", "cases"):
             if field not in metadata:
                 raise InputError("not a target values file (metadata field missing)", file=self.path, field=field)
@@ -209,7 +210,7 @@ def run_values_job(*, model_dir: str, cases_paths: list[str], site: str, hparams
     and test splits) at ``site``, written to ``out``."""
     from tqdm import tqdm
 
-    from ..data.schema import read_cases
+    from ..data.context_length import read_cases_for_model
     from ..models.load import load_model
     from .context import load_templates
 
@@ -220,9 +221,12 @@ def run_values_job(*, model_dir: str, cases_paths: list[str], site: str, hparams
     layout.check_layer(parsed.layer, field="site")
     templates = load_templates(templates_path, hparams["context_template_length_params"])
     ctx = EditContext(model, layout, tokenizer, hparams, templates)
+    fitting = [read_cases_for_model(path, tokenizer, model) for path in cases_paths]
     requests = [EditRequest(case.prompt, case.subject, case.target_new, case.case_id)
-                for path in cases_paths for case in read_cases(path)]
+                for part in fitting for case in part.cases]
     with tqdm(total=len(requests), desc=f"values {parsed}", unit="case", mininterval=5) as progress:
         values = compute_values(ctx, requests, parsed, progress, batch_tokens=batch_tokens)
-    save_values(out, values, parsed, hparams, extra={"model_revision": info["revision"], "seed": seed})
+    too_long = [record for part in fitting for record in part.too_long]
+    save_values(out, values, parsed, hparams, extra={"model_revision": info["revision"], "seed": seed,
+                                                     "too_long_records": too_long})
     return values

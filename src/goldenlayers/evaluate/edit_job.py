@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from .. import __version__
-from ..data.schema import read_cases
+from ..data.context_length import read_cases_for_model
 from ..editors.context import load_templates
 from ..editors.core import EditContext, EditRequest
 from ..editors.hparams import hparams_hash
@@ -168,9 +168,10 @@ def run_edit_jobs(
     ctx = EditContext(model, layout, tokenizer, hparams, templates, second_moment, values)
     digest = hparams_hash(hparams)
     frames = []
-    for part in splits:
+    fittings = [read_cases_for_model(part.cases_path, tokenizer, model) for part in splits]  # all checked first
+    for part, fitting in zip(splits, fittings):
         rows = [_edit_case(ctx, editor, case, layer, limits)
-                for case in tqdm(read_cases(part.cases_path), desc=f"{editor_name} L{layer} {dataset}/{part.split}",
+                for case in tqdm(fitting.cases, desc=f"{editor_name} L{layer} {dataset}/{part.split}",
                                  unit="case", mininterval=5)]
         frame = pd.DataFrame(rows)
         provenance = {
@@ -183,7 +184,8 @@ def run_edit_jobs(
         front = ["model", "model_revision", "editor", "dataset", "split", "layer", "edited_layers", "case_id",
                  "rewrite_acc", "rephrase_acc", "locality", "portability", "pre_rewrite_acc", "status", "failure_reason",
                  "seconds", "hparams_hash", "seed", "package_version"]
-        frames.append((part, frame[front + [c for c in frame.columns if c not in front]], provenance))
+        frames.append((part, frame[front + [c for c in frame.columns if c not in front]],
+                       {**provenance, **fitting.metadata()}))
     for part, frame, provenance in frames:
         write_json(part.out_hparams, {"editor": editor_name, "hparams": hparams, "hparams_hash": digest,
                                       "edited_layers": edited_layers})

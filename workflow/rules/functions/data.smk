@@ -11,11 +11,13 @@ def dataset_entry(dataset):
     return config["datasets"][dataset] or {}
 
 
+@dag_check
 def dataset_format(dataset):
     """The source format the dataset is read in (config override, else the registry default)."""
     return _gl_resolve_source(dataset, dataset_entry(dataset).get("format")).format
 
 
+@dag_check
 def dataset_download(dataset):
     """The pinned upstream file (url, file_name, sha256 or None) for the dataset's config entry."""
     return _gl_resolve_download(dataset, dataset_entry(dataset))

@@ -33,6 +33,7 @@ def hparams_file(model, editor):
     return str(hparams_dir / editor / f"{family}.yaml")
 
 
+@dag_check
 def editor_hparams(model, editor):
     """The editor's resolved hyperparameters for a model (YAML file + overrides), read at DAG time."""
     from goldenlayers.editors.hparams import load_hparams
@@ -68,3 +69,9 @@ def stats_args(wildcards):
     """The edit job's `--stats LAYER=PATH ...` arguments matching stats_inputs."""
     return " ".join(f"--stats {l}={stats_file(wildcards.model, l)}"
                     for l in stats_layers(wildcards.model, wildcards.editor, wildcards.layer))
+
+
+# Every editor's hyperparameters (file + overrides) checked while the workflow is read, before the DAG.
+for _model in MODELS:
+    for _editor in EDITORS:
+        editor_and_hparams(_model, _editor)
