@@ -48,7 +48,7 @@ def _pairs(case: EditCase) -> list[tuple[str, str, str]]:
     """(field, query, answer) of every sequence built from ``case``."""
     pairs = [("prompt", case.prompt, case.target_new)]
     if case.target_true:
-        pairs.append(("target_true", case.prompt, case.target_true))
+        pairs.append(("prompt", case.prompt, case.target_true))
     pairs += [(f"rephrase_prompts[{i}]", p, case.target_new) for i, p in enumerate(case.rephrase_prompts)]
     pairs += [(f"locality_prompts[{i}]", p, a)
               for i, (p, a) in enumerate(zip(case.locality_prompts, case.locality_answers))]
