@@ -38,7 +38,8 @@ dag_check(validate_config)(config, source=CONFIG_SOURCE,
 
 # A damaged cache (truncated values, statistics or prefix file) would fail every job that reads it on every
 # rerun, after Snakemake removed those jobs' good outputs: stop first and name what to remove.
-_DAMAGED = damaged_caches()
+# Only the main Snakemake process scans (not each cluster job, which reads the workflow again).
+_DAMAGED = damaged_caches() if getattr(workflow, "is_main_process", True) else []
 if _DAMAGED:
     stop(damaged_message(_DAMAGED))
 
