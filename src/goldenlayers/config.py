@@ -109,13 +109,11 @@ def _check_overrides(config: dict[str, Any], source: str) -> None:
 
     for editor, overrides in (config.get("editor_overrides") or {}).items():
         check_hparams(overrides, editor, lambda key: source, field_prefix=f"editor_overrides.{editor}.")
-        for key in ("window",):
-            if key in overrides:
-                for name, model in config["models"].items():
-                    if overrides[key] > model["num_layers"]:
-                        raise ConfigError(f"window of {overrides[key]} layers is wider than model '{name}' "
-                                          f"({model['num_layers']} layers)", file=source,
-                                          field=f"editor_overrides.{editor}.{key}")
+        window = overrides.get("window")
+        for name, model in config["models"].items():
+            if window is not None and window > model["num_layers"]:
+                raise ConfigError(f"window of {window} layers is wider than model '{name}' ({model['num_layers']} "
+                                  "layers)", file=source, field=f"editor_overrides.{editor}.window")
 
 
 def layer_grid(config: dict[str, Any], model: str, source: str = "config") -> list[int]:
