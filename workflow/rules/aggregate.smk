@@ -57,7 +57,8 @@ rule analyse:
         cma_cases=locator_inputs("cma", per_case=True),
     output:
         regret=f"{TABLES}/regret.parquet",
-        regret_csv=f"{TABLES}/regret.csv",
+        regret_csv=report(f"{TABLES}/regret.csv", caption="../report/regret_table.rst", category="Tables",
+                          labels={"table": "regret of locators (CSV)"}),
         locators=f"{TABLES}/locators.parquet",
         locators_csv=report(f"{TABLES}/locators.csv", caption="../report/locators.rst", category="Tables",
                             labels={"table": "locators vs optimum (CSV)"}),
@@ -78,7 +79,8 @@ rule analyse:
         runtime_md=f"{TABLES}/runtime.md",
         runtime_tex=f"{TABLES}/runtime.tex",
         proxy_size=f"{TABLES}/proxy_size.parquet",
-        proxy_size_csv=f"{TABLES}/proxy_size.csv",
+        proxy_size_csv=report(f"{TABLES}/proxy_size.csv", caption="../report/proxy_size_table.rst",
+                              category="Tables", labels={"table": "proxy-size sensitivity (CSV)"}),
     params:
         out_dir=lambda w, output: os.path.dirname(output.regret),
         seed=config["seed"],

@@ -33,8 +33,12 @@ def dag_check(function):
     return checked
 
 
+# The repository root: workflow.basedir is the folder of workflow/Snakefile. Shipped samples and the
+# packaged hparams files are found from here, whatever the working directory.
+REPO_ROOT = Path(workflow.basedir).parent
+
 dag_check(validate_config)(config, source=CONFIG_SOURCE,
-                           schema=load_schema(workflow.source_path("../../config/schema.yaml")))
+                           schema=load_schema(workflow.source_path("../schemas/config.schema.yaml")))
 
 # A damaged cache (truncated values, statistics or prefix file) would fail every job that reads it on every
 # rerun, after Snakemake removed those jobs' good outputs: stop first and name what to remove.
