@@ -230,7 +230,7 @@ CONFIG_FAULTS = [
     (lambda c: c["models"].update({"a/b": c["models"]["tiny-llama"]}), "models.a/b", "not a valid name"),
     (lambda c: c.update(run_name=".."), "run_name", "not a valid name"),
     (lambda c: c.update(run_name="runs/one"), "run_name", "not a valid name"),
-    (lambda c: c["datasets"].update({"../x": {}}), "datasets.../x", "unknown name"),
+    (lambda c: c["datasets"].update({"../x": {}}), "datasets.../x", "not a valid name"),
     (lambda c: c["editor_overrides"]["rome"].update(v_num_grad_step=3), "editor_overrides.rome.v_num_grad_step",
      "unknown hyperparameter"),
     (lambda c: c["editor_overrides"]["rome"].update(v_lr="fast"), "editor_overrides.rome.v_lr", "expected int or float"),
