@@ -55,14 +55,15 @@ def run_locator(args, locator: str, locate: Callable, case_frame: Callable, **de
     ``case_frame(result, tokenizer)`` gives the per-case table; ``described`` goes into the Parquet metadata
     beside the provenance (what the ``seconds`` and score columns mean, the seed).
     """
-    from ..data.schema import read_cases
+    from ..data.context_length import read_cases_for_model
     from ..io import provenance, write_parquet
     from ..models.load import load_model
 
     set_threads(args.threads)
     begin = time.perf_counter()
-    cases = read_cases(args.cases)
     model, tokenizer, layout, info = load_model(args.model_dir, device=args.device, dtype=args.dtype)
+    fitting = read_cases_for_model(args.cases, tokenizer, model)  # cases longer than the model's context: left out
+    cases = fitting.cases
     load_seconds = time.perf_counter() - begin
     result = locate(model, tokenizer, layout, cases, grid_arg(args.grid, layout))
     model_name, dataset = info["name"], dataset_name(args, cases)
@@ -71,7 +72,7 @@ def run_locator(args, locator: str, locate: Callable, case_frame: Callable, **de
     meta = provenance(
         locator=locator, model=model_name, model_revision=info.get("revision"), dataset=dataset,
         cases_file=str(args.cases), device=str(next(model.parameters()).device), dtype=args.dtype,
-        threads=args.threads, config=result.settings,
+        threads=args.threads, config=result.settings, **fitting.metadata(),
         golden_layer=result.golden.layer, golden_ties=list(result.golden.ties),
         golden_layer_all=result.golden_all.layer, golden_ties_all=list(result.golden_all.ties), **described,
     )

@@ -23,16 +23,17 @@ import torch
 from tqdm import tqdm
 
 from .. import __version__
-from ..data.schema import read_cases
+from ..data.context_length import read_cases_for_model
 from ..editors.context import load_templates
 from ..editors.hparams import hparams_hash
 from ..editors.registry import get_editor
 from ..editors.request import EditContext, EditRequest
 from ..editors.weights import AppliedEdit
-from ..errors import InputError
+from ..errors import InputError, is_numeric_failure
 from ..io import write_json, write_parquet
 from ..models.load import load_model
 from ..models.tokens import encode_qa
+from .failures import update_failure
 from .metrics import METRIC_PROTOCOL, mean_or_nan, predict, token_accuracy, unchanged_fraction
 
 log = logging.getLogger(__name__)
@@ -92,19 +93,24 @@ def evaluate_case(model, tokenizer, queries, pre_locality: list[torch.Tensor]) -
 
 def edit_case(ctx: EditContext, editor, case, layer: int, queries: dict[str, list],
               pre: tuple[float, list[torch.Tensor]] | None = None) -> dict[str, Any]:
-    """Edit one case at ``layer``, evaluate it, restore the weights; a non-finite update is recorded as failed.
+    """Edit one case at ``layer``, evaluate it, restore the weights; a case whose update fails
+    (:mod:`goldenlayers.evaluate.failures`: an overflow, a non-finite or a no-op update) is recorded as failed.
 
     ``pre``: the case's :func:`pre_edit` result when the caller has it already (it does not depend on the layer).
     """
     start = time.perf_counter()
     pre_rewrite, pre_locality = pre or pre_edit(ctx.model, ctx.tokenizer, queries)
     row: dict[str, Any] = {"case_id": case.case_id, "pre_rewrite_acc": pre_rewrite, "status": "ok", "failure_reason": None}
-    deltas, extra = editor.compute_deltas(ctx, EditRequest.of(case), layer)
-    bad = [l for l, d in deltas.items() if not torch.isfinite(d).all()]
-    if bad:
-        row.update(status="failed", failure_reason=f"non-finite update at layer(s) {bad}",
-                   **{name: math.nan for name in METRICS})
-        log.warning("case %s: non-finite update at layers %s; recorded as failed", case.case_id, bad)
+    try:
+        deltas, extra = editor.compute_deltas(ctx, EditRequest.of(case), layer)
+        failure = update_failure(deltas, extra, ctx.values.failure_of(case.case_id) if ctx.values is not None else None)
+    except Exception as err:  # an overflow or a singular solve fails this case, not the job
+        if not is_numeric_failure(err):
+            raise
+        deltas, extra, failure = {}, {}, f"numeric failure while computing the update: {type(err).__name__}: {err}"
+    if failure:
+        row.update(status="failed", failure_reason=failure, **{name: math.nan for name in METRICS})
+        log.warning("case %s: %s; recorded as failed", case.case_id, failure)
     else:
         with AppliedEdit(ctx.layout, deltas):
             row.update(evaluate_case(ctx.model, ctx.tokenizer, queries, pre_locality))
@@ -183,9 +189,10 @@ def run_edit_jobs(
     ctx = EditContext(model, layout, tokenizer, hparams, templates, second_moment, values)
     digest = hparams_hash(hparams)
     frames = []
-    for part in splits:
+    fittings = [read_cases_for_model(part.cases_path, tokenizer, model) for part in splits]  # all checked first
+    for part, fitting in zip(splits, fittings):
         rows = [edit_case(ctx, editor, case, layer, case_queries(tokenizer, case, limits))
-                for case in tqdm(read_cases(part.cases_path), desc=f"{editor_name} L{layer} {dataset}/{part.split}",
+                for case in tqdm(fitting.cases, desc=f"{editor_name} L{layer} {dataset}/{part.split}",
                                  unit="case", mininterval=5)]
         frame = pd.DataFrame(rows)
         provenance = {
@@ -195,7 +202,8 @@ def run_edit_jobs(
         for key, value in provenance.items():
             frame[key] = value
         frame["edited_layers"] = [list(edited_layers)] * len(frame)
-        frames.append((part, frame[FRONT_COLUMNS + [c for c in frame.columns if c not in FRONT_COLUMNS]], provenance))
+        frames.append((part, frame[FRONT_COLUMNS + [c for c in frame.columns if c not in FRONT_COLUMNS]],
+                       {**provenance, **fitting.metadata()}))
     for part, frame, provenance in frames:
         write_json(part.out_hparams, {"editor": editor_name, "hparams": hparams, "hparams_hash": digest,
                                       "edited_layers": edited_layers})

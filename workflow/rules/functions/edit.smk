@@ -26,6 +26,7 @@ def hparams_file(model, editor):
     return str(family_hparams_path(hparams_dir, editor, family))
 
 
+@dag_check
 def editor_hparams(model, editor):
     """The editor's resolved hyperparameters for a model (YAML file + overrides), read at DAG time."""
     from goldenlayers.editors.hparams import load_hparams
