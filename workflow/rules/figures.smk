@@ -42,7 +42,7 @@ rule fig2_deviation:
 
 rule fig3_lga_cma:
     input:
-        tables=[f"{TABLES}/regret.parquet", f"{TABLES}/lga_vs_cma.parquet"],
+        tables=[f"{TABLES}/regret.parquet", f"{TABLES}/lga_vs_cma.parquet", f"{TABLES}/locators.parquet"],
         code=plot_code("fig3_lga_cma"),
     output:
         pdf=f"{FIGURES}/fig3_lga_cma_{{editor}}.pdf",

@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 import time
 
-from ..data.schema import read_cases
 from ..io import provenance, write_parquet
-from ..locate.cma import RESTORE_KINDS, run_cma
+from ..locate.cma import CASE_MODES, RESTORE_KINDS, run_cma
 from ..models.load import load_model
 from ._common import set_threads
-from .lga import add_common_arguments, dataset_name, grid_arg
+from .lga import add_common_arguments, dataset_name, grid_arg, locator_cases
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +26,21 @@ def add_arguments(parser):
     parser.add_argument("--restore", choices=RESTORE_KINDS, default="mlp",
                         help="restore the MLP output (ROME's MLP trace) or the whole block output")
     parser.add_argument("--max-batch", type=int, default=64, help="rows (windows x samples) per forward pass")
+    parser.add_argument("--trace-cases", choices=CASE_MODES, default="prediction",
+                        help="prediction: trace every case's own clean prediction; known: only cases whose ground "
+                             "truth is that prediction")
 
 
 def run(args):
     set_threads(args.threads)
     begin = time.perf_counter()
-    cases = read_cases(args.cases)
+    cases = locator_cases(args)
     model, tokenizer, layout, info = load_model(args.model_dir, device=args.device, dtype=args.dtype)
     load_seconds = time.perf_counter() - begin
     grid = grid_arg(args.grid, layout)
     result = run_cma(model, tokenizer, layout, cases, grid=grid, noise_scale=args.noise_scale, samples=args.samples,
-                     window=args.window, seed=args.seed, restore=args.restore, max_batch=args.max_batch)
+                     window=args.window, seed=args.seed, restore=args.restore, max_batch=args.max_batch,
+                     cases_mode=args.trace_cases)
     model_name, dataset = info["name"], dataset_name(args, cases)
     layers = result.layer_frame(model_name, dataset)
     layers["load_seconds"] = load_seconds
@@ -49,8 +52,9 @@ def run(args):
         golden_layer=result.golden.layer, golden_ties=list(result.golden.ties),
         golden_layer_all=result.golden_all.layer, golden_ties_all=list(result.golden_all.ties),
         seconds="wall time of the causal tracing after loading; load_seconds: reading the cases and loading the model",
-        mean_effect="mean over kept cases of p_restored, the probability of the clean model's greedy first answer "
+        mean_effect="mean over traced cases of p_restored, the probability of the clean model's greedy first answer "
                     "token with the subject embeddings corrupted and the clean states restored in the window",
+        cases_used=len(cases),
     )
     write_parquet(args.out_cases, per_case, metadata=meta)
     write_parquet(args.out, layers, metadata=meta)

@@ -32,6 +32,26 @@ def add_common_arguments(parser):
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", required=True, help="one row per layer")
     parser.add_argument("--out-cases", required=True, help="one row per (case, layer)")
+    parser.add_argument("--pool", default=None,
+                        help="all cases of the dataset (cases.parquet): tops the proxy set up to --proxy-size")
+    parser.add_argument("--exclude", default=None, help="cases never used (test.parquet)")
+    parser.add_argument("--proxy-size", type=int, default=None,
+                        help="the locator's proxy set size (default: the --cases file alone)")
+    parser.add_argument("--pool-seed", type=int, default=0, help="seed of the draw from --pool")
+
+
+def locator_cases(args) -> list:
+    """The cases a locator scores: --cases, topped up from --pool (minus --exclude) to --proxy-size."""
+    from ..locate.proxy_cases import locator_proxy
+
+    proxy = read_cases(args.cases)
+    if args.proxy_size is None or args.pool is None:
+        return proxy
+    excluded = [c.case_id for c in read_cases(args.exclude)] if args.exclude else []
+    cases = locator_proxy(proxy, read_cases(args.pool), excluded, args.proxy_size, args.pool_seed)
+    log.info("locator proxy set: %d cases (%d from the proxy split, %d more from %s)", len(cases), len(proxy),
+             len(cases) - len(proxy), args.pool)
+    return cases
 
 
 def grid_arg(text: str, layout) -> list[int] | None:
@@ -66,7 +86,7 @@ def add_arguments(parser):
 def run(args):
     set_threads(args.threads)
     begin = time.perf_counter()
-    cases = read_cases(args.cases)
+    cases = locator_cases(args)
     model, tokenizer, layout, info = load_model(args.model_dir, device=args.device, dtype=args.dtype)
     load_seconds = time.perf_counter() - begin
     grid = grid_arg(args.grid, layout)
@@ -84,6 +104,7 @@ def run(args):
         golden_layer_all=result.golden_all.layer, golden_ties_all=list(result.golden_all.ties),
         seconds="wall time of the LGA computation (old answers, gradients, scores) after loading; load_seconds: "
                 "reading the cases and loading the model",
+        cases_used=len(cases),
         score="sum over proxy cases of <grad CE(query + old answer), grad CE(query + new answer)> w.r.t. theta_L; "
               "CE = mean over answer tokens, teacher forced",
     )

@@ -2,8 +2,15 @@
 
 import os
 
-ANALYSIS = {"n_boot": 2000, "repeats": 50, "failed": "drop", "reference_editor": "r-rome",
+ANALYSIS = {"n_boot": 2000, "repeats": 50, "failed": "drop", "reference_editor": "r-rome", "min_cases": 5,
+            "max_failed_fraction": None, "claims_metric": "rewrite_acc", "claims_margin": 0.05,
             **config.get("analysis", {})}
+
+
+def max_failed_arg():
+    """`--max-failed-fraction X` when analysis.max_failed_fraction is set (off by default)."""
+    value = ANALYSIS["max_failed_fraction"]
+    return "" if value is None else f"--max-failed-fraction {value}"
 TABLES = "results/tables"
 
 
@@ -28,6 +35,6 @@ def locator_inputs(kind, per_case=False):
 
 def table_targets():
     """Every table of the aggregate and analysis stages (CSV + Markdown; Parquet/LaTeX come along)."""
-    names = ["golden_layers", "locators", "lga_vs_cma", "transfer", "runtime"]
+    names = ["golden_layers", "locators", "lga_vs_cma", "transfer", "runtime", "claims"]
     return ([f"{TABLES}/{name}.{ext}" for name in names for ext in ("csv", "md")]
             + [f"{TABLES}/{name}.parquet" for name in ("layer_scores", "regret", "proxy_size")])
