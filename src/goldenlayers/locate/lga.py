@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, InputError
 from ..evaluate.tokens import QA, answer_logits, encode_qa
-from .old_answer import OLD_ANSWER_MODES, is_greedy_answer, old_answer
+from .old_answer import OLD_ANSWER_MODES, OldAnswer, is_greedy_answer, old_answer
 from .tukey import Golden, tukey_golden
 
 log = logging.getLogger(__name__)
@@ -212,7 +212,6 @@ def run_lga(model, tokenizer, layout, cases, grid: Sequence[int] | None = None, 
     for row, case in enumerate(cases):
         case_start = time.perf_counter()
         old = old_answer(model, tokenizer, case, old_answer_mode)
-        greedy_flags.append(is_greedy_answer(model, tokenizer, case, old))
         answers.append(old.text)
         sources.append(old.source)
         qa_new = encode_qa(tokenizer, case.prompt, case.target_new)
@@ -237,6 +236,9 @@ def run_lga(model, tokenizer, layout, cases, grid: Sequence[int] | None = None, 
     used = ~np.isnan(contributions).all(axis=1)
     scores = contributions[used].sum(axis=0) if used.any() else np.full(len(layers), np.nan)
     seconds = time.perf_counter() - start
+    # diagnostics, outside the timed work: is each old answer the model's own greedy answer?
+    greedy_flags = [is_greedy_answer(model, tokenizer, case, OldAnswer(text, source))
+                    for case, text, source in zip(cases, answers, sources)]
 
     on_grid = tukey_golden(layers, scores, tukey_k, quantile_method, among=grid)
     on_all = tukey_golden(layers, scores, tukey_k, quantile_method)
