@@ -308,3 +308,13 @@ def test_lga_forced_off_the_grid_is_edited_and_judged_there(done, tiny, tmp_path
     assert all(str(off_grid) in row.split(";") for row in lga["evaluated_layers"])
     wide = pd.read_parquet(work / "results/tables/locators.parquet")
     assert (wide.loc[wide["dataset"] == dataset, "lga_layer"] == off_grid).all()
+
+
+def test_claims_table_of_the_tiny_run_follows_its_rules(done):
+    """The aggregate stage writes the claims table for any run; every verdict follows the rule in its row."""
+    import pandas as pd
+    from test_claims import check_claims
+
+    table = pd.read_csv(done / "results/tables/claims.csv")
+    check_claims(table.fillna({"rule": ""}))
+    assert "claims" in (done / "results/tables/claims.md").read_text().lower()

@@ -61,7 +61,7 @@ def draw(tables, model: str):
                 ax.text(xi, floor * 1.1, (reason or "no data")[:40], rotation=90, ha="center", va="bottom",
                         fontsize=6, color="grey")
     ax.set_yscale("log")
-    ax.set_ylim(bottom=floor)
+    ax.set_ylim(bottom=floor, top=float(np.nanmax(values)) * 4)  # room for the n labels
     tokens = sel["mean_query_tokens"].to_numpy(dtype="float64")
     ax.set_xticks(x, [f"{dataset_label(d)}\n({t:.0f} query tokens)" if np.isfinite(t) else dataset_label(d)
                       for d, t in zip(datasets, tokens)], fontsize=8)
