@@ -271,8 +271,8 @@ class CMAResult:
             "n_positive_effect": np.int64(sum(t.corruption_effect > 0 for t in kept)),
             "cases_mode": self.settings.get("cases", "prediction"),
             "in_grid": [layer in grid for layer in self.layers],
-            "is_golden": [layer == self.golden.layer for layer in self.layers],
-            "is_golden_all": [layer == self.golden_all.layer for layer in self.layers],
+            "is_golden": [layer in self.golden.ties for layer in self.layers],         # every tied layer
+            "is_golden_all": [layer in self.golden_all.ties for layer in self.layers],
             "golden_tied": [layer in self.golden.ties and self.golden.tied for layer in self.layers],
             "n_cases": np.int64(self.n_cases),
             "n_kept": np.int64(len(kept)),
@@ -367,7 +367,8 @@ def run_cma(model, tokenizer, layout, cases, grid: Sequence[int] | None = None, 
     golden_all = argmax_layers(layers, mean_effect)
     for name, g in (("grid", golden), ("all layers", golden_all)):
         if g.tied:
-            log.warning("CMA golden layer over the %s is tied between layers %s; taking %s", name, g.ties, g.layer)
+            log.warning("CMA golden layer over the %s is tied between layers %s (all marked; scored as their "
+                        "mean)", name, g.ties)
     return CMAResult(
         layers=layers, grid=grid, traces=traces, mean_effect=mean_effect, mean_indirect_effect=mean_ie,
         golden=golden, golden_all=golden_all, noise_std=scale, seconds=seconds,

@@ -163,8 +163,8 @@ class LGAResult:
             "score": self.scores.astype("float64"),
             "kept": self.kept.astype(bool),
             "in_grid": [layer in grid for layer in self.layers],
-            "is_golden": [layer == self.golden.layer for layer in self.layers],
-            "is_golden_all": [layer == self.golden_all.layer for layer in self.layers],
+            "is_golden": [layer in self.golden.ties for layer in self.layers],         # every tied layer
+            "is_golden_all": [layer in self.golden_all.ties for layer in self.layers],
             "golden_tied": [layer in self.golden.ties and self.golden.tied for layer in self.layers],
             "lower_fence": self.lower_fence,
             "upper_fence": self.upper_fence,
@@ -244,7 +244,8 @@ def run_lga(model, tokenizer, layout, cases, grid: Sequence[int] | None = None, 
     on_all = tukey_golden(layers, scores, tukey_k, quantile_method)
     for name, golden in (("grid", on_grid.golden), ("all layers", on_all.golden)):
         if golden.tied:
-            log.warning("LGA golden layer over the %s is tied between layers %s; taking %s", name, golden.ties, golden.layer)
+            log.warning("LGA golden layer over the %s is tied between layers %s (all marked; scored as their "
+                        "mean)", name, golden.ties)
     return LGAResult(
         layers=layers, grid=grid, scores=scores, contributions=contributions,
         case_ids=[str(c.case_id) for c in cases], old_answers=answers, old_answer_sources=sources,

@@ -1,4 +1,4 @@
-"""Fig. 2: per model, layers x datasets heatmap of |test score(layer) - test score(optimal layer)|.
+"""Fig. 2: per model, layers x datasets heatmap of |test score(layer) - test score(best fixed layer on test)|.
 
 Cells: absolute deviation of a layer's mean test Rewrite Accuracy (by default) from the best fixed layer's on
 test (not the sample-wise optimum). White stars mark the best fixed layers on test; a solid black outline
