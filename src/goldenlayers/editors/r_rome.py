@@ -16,7 +16,8 @@ from .core import (EditContext, EditRequest, fill, inverse_second_moment_times, 
 from .rome import ROME, left_vector
 
 
-def prompt_left_vector(ctx: EditContext, request: EditRequest, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def prompt_left_vector(ctx: EditContext, request: EditRequest,
+                       layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(u, key, projection output) from the bare prompt alone (no context prefixes)."""
     position = subject_last_index(ctx.tokenizer, request.prompt_template, request.subject, ctx.hparams["fact_token"])
     key_in, key_out = projection_io_at(ctx, layer, [fill(request.prompt_template, request.subject)], [position])

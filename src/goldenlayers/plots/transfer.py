@@ -1,6 +1,7 @@
 """Cross-dataset transfer matrix: the brute-force golden layer of dataset A's proxy split (rows), scored on
-dataset B's test split (columns). Cell colour and first line: mean test score; second line: the layer ("L8|18" for a tie, scored as the mean over
-the tied layers); third line: n test cases. "no data" marks a cell without a score.
+dataset B's test split (columns). Cell colour and first line: mean test score; second line: the layer
+("L8|18" for a tie, scored as the mean over the tied layers); third line: n test cases. "no data" marks a
+cell without a score.
 Compare a cell with the diagonal cell of its column (B's own proxy golden layer)."""
 
 from __future__ import annotations
