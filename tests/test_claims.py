@@ -13,7 +13,9 @@ from goldenlayers.analysis.claims import CLAIMS_COLUMNS, claims_table, verdict
 from goldenlayers.analysis.compare import compare_locators, wide_locators
 from goldenlayers.analysis.golden import golden_layers
 from goldenlayers.analysis.locators import diagnostics
+from goldenlayers.analysis.runtime import runtime_table
 from goldenlayers.analysis.scores import add_overall, layer_scores
+from goldenlayers.analysis.sensitivity import proxy_size_sensitivity
 from goldenlayers.analysis.stats import holm
 from goldenlayers.analysis.ties import draw_tied, tie_case_scores, tie_mean, tied_layers
 from goldenlayers.analysis.transfer import transfer_matrix
@@ -183,6 +185,11 @@ def test_all_failed_editor_is_a_row_with_missing_scores_and_its_count(failing, c
     assert (transfer["editor"] == "rome").any()
     wide = wide_locators(golden, regret, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
     assert (wide.loc[wide["editor"] == "rome", "n_failed"] == 8).all()
+    sens = proxy_size_sensitivity(failing, golden, repeats=2)
+    assert (sens.loc[sens["editor"] == "rome", "n_failed"] == 8).all() and sens.loc[sens["editor"] == "rome",
+                                                                                    "regret"].isna().all()
+    runtime = runtime_table(failing, None, None, reference_editor="rome")
+    assert runtime["n_failed"].tolist() == [4] and runtime["bf_seconds_per_case"].notna().all()
     with caplog.at_level(logging.WARNING):
         check_failures(failing, None)
     text = caplog.text

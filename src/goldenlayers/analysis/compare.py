@@ -38,7 +38,7 @@ REGRET_COLUMNS = [
 PAIRED_COLUMNS = [
     "model", "editor", "dataset", "metric", "lga_layer", "cma_layer", "lga_ties", "cma_ties", "lga_score",
     "cma_score", "lga_minus_cma", "diff_low", "diff_high", "wilcoxon_stat", "p_value", "p_holm", "n_pairs",
-    "n_nonzero", "note",
+    "n_nonzero", "n_failed", "note",
 ]
 
 
@@ -129,6 +129,7 @@ def compare_locators(cases: pd.DataFrame, golden: pd.DataFrame, lga: pd.DataFram
                     "lga_minus_cma": test.mean_difference, "diff_low": diff.low, "diff_high": diff.high,
                     "wilcoxon_stat": test.statistic, "p_value": test.p_value, "n_pairs": test.n_pairs,
                     "n_nonzero": test.n_nonzero, "note": test.note,
+                    "n_failed": int(failed_rows["layer"].isin(set(picks["lga"].ties) | set(picks["cma"].ties)).sum()),
                 })
     regret = pd.DataFrame(regret_rows, columns=REGRET_COLUMNS)
     regret = _order(regret, "locator", LOCATOR_ORDER)

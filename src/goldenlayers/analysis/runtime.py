@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 RUNTIME_COLUMNS = [
-    "model", "dataset", "bf_editor", "n_bf_cases", "n_grid_layers", "num_layers", "mean_query_tokens",
+    "model", "dataset", "bf_editor", "n_bf_cases", "n_failed", "n_grid_layers", "num_layers", "mean_query_tokens",
     "bf_seconds_per_case", "bf_seconds_per_case_all_layers",
     "lga_n_processed", "lga_seconds_per_case", "lga_n_common", "lga_missing",
     "cma_n_processed", "cma_seconds_per_case", "cma_n_common", "cma_missing",
@@ -80,6 +80,7 @@ def runtime_table(cases: pd.DataFrame, lga: pd.DataFrame | None, cma: pd.DataFra
                  for kind, pc, summary in (("lga", lga_cases, lga), ("cma", cma_cases, cma))}
         row = {"model": model, "dataset": dataset, "bf_editor": editor if has_bf else None,
                "n_bf_cases": len(bf), "n_grid_layers": n_grid,
+               "n_failed": int((proxy["status"].astype(str) == "failed").sum()) if has_bf else 0,
                "num_layers": n_layers if n_layers is not None else pd.NA,
                "bf_seconds_per_case": float(bf.mean()) if len(bf) else np.nan,
                "bf_seconds_per_case_all_layers": float(bf.mean() * scale) if len(bf) else np.nan,
@@ -107,7 +108,7 @@ def runtime_table(cases: pd.DataFrame, lga: pd.DataFrame | None, cma: pd.DataFra
                                      if len(both) else np.nan)
         rows.append(row)
     out = pd.DataFrame(rows, columns=RUNTIME_COLUMNS)
-    for column in ("num_layers", "n_bf_cases", "lga_n_processed", "lga_n_common", "cma_n_processed", "cma_n_common",
+    for column in ("num_layers", "n_bf_cases", "n_failed", "lga_n_processed", "lga_n_common", "cma_n_processed", "cma_n_common",
                    "n_lga_cma_common"):
         out[column] = out[column].astype("Int64")
     return out

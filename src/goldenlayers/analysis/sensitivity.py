@@ -28,7 +28,8 @@ from .stats import rng_for
 from .ties import parse_ties, tie_mean, tied_layers
 
 SENSITIVITY_COLUMNS = [
-    "model", "editor", "dataset", "metric", "locator", "proxy_size", "n_draws", "n_chosen", "agreement_full",
+    "model", "editor", "dataset", "metric", "locator", "proxy_size", "n_draws", "n_chosen", "n_failed",
+    "agreement_full",
     "agreement_test_best", "regret", "regret_low", "regret_high",
 ]
 
@@ -75,7 +76,14 @@ def proxy_size_sensitivity(cases: pd.DataFrame, golden: pd.DataFrame, lga_cases:
             locator_picks[kind] = {s: [pick([proxy_ids[i] for i in d]) for d in ds] for s, ds in draws.items()}
         for _, row in by_data.iterrows():
             editor, metric = row["editor"], row["metric"]
+            cell = cases[(cases["model"] == model) & (cases["editor"] == editor) & (cases["dataset"] == dataset)]
+            n_failed = int((cell["status"].astype(str) == "failed").sum())
             if metric not in metrics_present(cases, model, editor, dataset, "test"):
+                # nothing scored on test (e.g. every edit failed): a row with missing values and the count
+                rows.append({"model": model, "editor": editor, "dataset": dataset, "metric": metric, "locator": "bf",
+                             "proxy_size": len(proxy_ids), "n_draws": 0, "n_chosen": 0, "n_failed": n_failed,
+                             "agreement_full": np.nan, "agreement_test_best": np.nan, "regret": np.nan,
+                             "regret_low": np.nan, "regret_high": np.nan})
                 continue
             test = case_matrix(cases, model, editor, dataset, "test", metric, failed)
             test_means = test.mean(axis=0, skipna=True)
@@ -95,7 +103,7 @@ def proxy_size_sensitivity(cases: pd.DataFrame, golden: pd.DataFrame, lga_cases:
                     agree = [set(c) == full[locator] for c in valid] if full[locator] else []
                     rows.append({
                         "model": model, "editor": editor, "dataset": dataset, "metric": metric, "locator": locator,
-                        "proxy_size": size, "n_draws": len(chosen), "n_chosen": len(valid),
+                        "proxy_size": size, "n_draws": len(chosen), "n_chosen": len(valid), "n_failed": n_failed,
                         "agreement_full": float(np.mean(agree)) if agree else np.nan,
                         "agreement_test_best": (float(np.mean([set(c) <= best_ties for c in valid])) if valid
                                                 else np.nan),
