@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.goldenlayers-installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run test test-fast dry-run lint report publish clean
+.PHONY: install run test test-fast dry-run lint report slurm-profile clean clean-all
 
 install: $(STAMP)
 
@@ -22,8 +22,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,slurm]'
 	touch $@
 
+# The DAG, then the HTML report, then the publish bundle again so that it holds the report.
 run: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --profile profiles/default
+	$(BIN)/snakemake --cores $(CORES)
+	$(MAKE) --no-print-directory report
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -ra --durations=15
@@ -39,8 +41,22 @@ lint: $(STAMP)
 	$(BIN)/snakemake --lint
 	$(BIN)/snakemake --lint --configfile config/paper.yaml
 
+# results/report.html (every figure and table with its caption), then the publish rules rerun to bundle it.
+# (Snakemake finds workflow/Snakefile and the workflow profile profiles/default from the repository root.)
 report: $(STAMP)
-	$(BIN)/snakemake --cores 1 --profile profiles/default --report results/report.html
+	$(BIN)/snakemake --report results/report.html
+	$(BIN)/snakemake --cores $(CORES)
 
+# Installs profiles/slurm as the Snakemake profile named "slurm" (~/.config/snakemake/slurm, or under
+# $$XDG_CONFIG_HOME), with the site settings from GL_SLURM_GPU_PARTITION, GL_SLURM_CPU_PARTITION and
+# GL_SLURM_ACCOUNT or asked for. Then, from the repository root:  snakemake --cores 8 --profile slurm
+slurm-profile: $(STAMP)
+	$(BIN)/goldenlayers slurm-profile
+
+# What runs produce: results/, logs/ (job logs and Snakemake's benchmark files) and Snakemake's .snakemake/.
+# clean-all also drops resources/ (downloaded models, data and corpora: slow to get again).
 clean:
-	rm -rf results logs benchmarks/*/ .snakemake
+	rm -rf results logs .snakemake
+
+clean-all: clean
+	rm -rf resources

@@ -125,7 +125,7 @@ def locator_available(name: str) -> bool:
     return importlib.util.find_spec(f"goldenlayers.locate.{name}") is not None
 
 
-WORKFLOW_PARTS = ["Snakefile", "workflow", "config", "data", "src", "profiles", "envs"]
+WORKFLOW_PARTS = ["workflow", "config", "data", "src", "profiles", "envs"]
 
 
 def run_dag(args) -> dict:

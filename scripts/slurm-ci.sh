@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# slurm-ci.sh up|down|status|restart
+# slurm-ci.sh up|down|status|restart|profile
 #
 # A throw-away single-node SLURM cluster (munged + slurmctld + slurmd, no accounting daemon) for running
-# the workflow through `snakemake --profile profiles/slurm-ci` in tests and CI. It is NOT a site setup.
+# the workflow the way users run it on a cluster, in tests and CI. It is NOT a site setup:
+#
+#   scripts/slurm-ci.sh up && scripts/slurm-ci.sh profile
+#   snakemake --cores 8 --profile slurm          # from the repository root, exactly as on a real cluster
 #
 #   up       install the Debian packages if missing, write the config, start the daemons, wait until
 #            the node is idle. Idempotent: a no-op when the cluster already runs.
 #   down     stop the daemons (only the ones this script started) and remove the generated config.
 #   status   print the daemons and the node; exit 0 when the cluster is usable, 1 otherwise.
 #   restart  down, then up.
+#   profile  install the Snakemake profile "slurm" for this cluster: `goldenlayers slurm-profile` (what
+#            `make slurm-profile` runs) with its only partition, squeue status checks (no accounting here)
+#            and short polls; into $XDG_CONFIG_HOME/snakemake/slurm (default ~/.config/snakemake/slurm).
 #
 # Settings (environment):
 #   SLURM_CI_PREFIX     state, spool, logs, munge key and socket      (default /tmp/slurm-ci)
@@ -280,6 +286,14 @@ cmd_down() {
     say "down"
 }
 
+cmd_profile() {
+    # partition "debug" is this cluster's only one; no account (it would need slurmdbd); squeue status (sacct
+    # has no daemon); 2 s polls keep a DAG level at about 14 s (MinJobAge 600 >= 3 x 2, or the plugin reverts
+    # to sacct); no retries, so a failing job fails the test at once
+    "${GOLDENLAYERS:-goldenlayers}" slurm-profile --no-input --force --gpu-partition debug --cpu-partition debug \
+        --account "" --status-command squeue --poll-seconds 2 --jobs 4 --retries 0 "$@"
+}
+
 cmd_status() {
     local d pid rc=0
     for d in "${DAEMONS[@]}"; do
@@ -298,5 +312,6 @@ case ${1:-} in
     down) cmd_down ;;
     status) cmd_status ;;
     restart) cmd_down; cmd_up ;;
-    *) echo "usage: $0 up|down|status|restart" >&2; exit 2 ;;
+    profile) shift; cmd_profile "$@" ;;
+    *) echo "usage: $0 up|down|status|restart|profile" >&2; exit 2 ;;
 esac

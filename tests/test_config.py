@@ -36,8 +36,12 @@ def test_shipped_configs_validate_and_fill_defaults():
         (lambda c: c["datasets"].update(wikibio={"split": {"test_sise": 1}}), "datasets.wikibio.split.test_sise", "unknown key"),
         (lambda c: c["split"].update(proxy_size="three"), "split.proxy_size", "not of type"),
         (lambda c: c.update(editors=["rome", "grace"]), "editors.1", "grace"),
-        (lambda c: c["datasets"].update(mquake={}), "datasets.mquake", "unknown name"),
-        (lambda c: c["models"]["smollm2-135m"].update(family="mistral"), "models.smollm2-135m.family", "mistral"),
+        (lambda c: c["datasets"].update(mquake={}), "datasets.mquake.format", "needs `format`"),
+        (lambda c: c["datasets"].update(mquake={"format": "counterfact"}), "datasets.mquake.path", "needs `path`"),
+        (lambda c: c["datasets"].update({"..": {"path": "x.json", "format": "counterfact"}}), "datasets...", "unknown name"),
+        (lambda c: c["datasets"].update(mine={"path": "a.json", "url": "file:///a.json", "format": "counterfact"}),
+         "datasets.mine.url", "not both"),
+        (lambda c: c["models"]["smollm2-135m"].update(family="Mistral 7B"), "models.smollm2-135m.family", "does not match"),
         (lambda c: c["models"]["smollm2-135m"].pop("gguf_file"), "models.smollm2-135m.gguf_file", "need"),
         (lambda c: c.update(layers=[3, 30]), "layers", "outside model"),
         (lambda c: c.update(device="tpu"), "device", "tpu"),
@@ -58,3 +62,27 @@ def test_layer_grid_forms(base):
     assert layer_grid(config, "smollm2-135m") == [2, 9, 16, 23]
     config["layers"] = "all"
     assert layer_grid(config, "smollm2-135m") == list(range(30))
+
+
+def test_every_problem_is_listed(base):
+    """Several mistakes give one error that names each key, not only the first."""
+    config = copy.deepcopy(base)
+    config["split"]["proxy_sise"] = 3
+    config["device"] = "tpu"
+    config["editors"] = ["rome", "grace"]
+    with pytest.raises(ConfigError) as err:
+        validate_config(config, source="config/config.yaml")
+    message = str(err.value)
+    assert "3 problems" in message and "config/config.yaml" in message
+    for key in ("split.proxy_sise", "device", "editors.1"):
+        assert f"field '{key}'" in message, message
+
+
+def test_user_datasets_of_any_name_validate(base, tmp_path):
+    config = copy.deepcopy(base)
+    config["datasets"]["my_facts"] = {"path": str(tmp_path / "facts.json"), "format": "counterfact"}
+    config["datasets"]["remote_facts"] = {"url": "https://example.org/facts.json", "sha256": "0" * 64,
+                                          "format": "knowedit_recent"}
+    config["models"]["smollm2-135m"]["family"] = "qwen2"
+    config["models"]["smollm2-135m"]["layout"] = {"blocks": "model.layers", "proj": "mlp.down_proj"}
+    validate_config(config)

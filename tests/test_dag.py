@@ -21,7 +21,7 @@ SPLITS = 2  # proxy and test
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (REPO / "Snakefile").exists() or not (REPO / "config" / "paper.yaml").exists(),
+    pytest.mark.skipif(not (REPO / "workflow" / "Snakefile").exists() or not (REPO / "config" / "paper.yaml").exists(),
                        reason="the workflow (Snakefile, config/paper.yaml) is not there yet"),
 ]
 

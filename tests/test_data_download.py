@@ -127,3 +127,57 @@ def test_fetch_dataset_command(tmp_path):
     with pytest.raises(DownloadError):
         fetch_cmd.run(bad)
     assert not (tmp_path / "other.json").exists()
+
+
+def test_mismatch_says_what_to_delete_or_set(server, tmp_path):
+    """A changed upstream file under a recorded checksum names the record to delete and the config key to set."""
+    base, served = server
+    url, dest = f"{base}/wikibio.json", tmp_path / "downloads" / "mine" / "wikibio.json"
+    fetch(url, dest, key="datasets.mine.sha256")
+    (served / "wikibio.json").write_text("[]")
+    with pytest.raises(DownloadError) as err:
+        fetch(url, dest, key="datasets.mine.sha256")
+    message = str(err.value)
+    assert f"delete that record" in message and str(record_path(dest)) in message
+    assert "datasets.mine.sha256" in message and sha(served / "wikibio.json") in message
+    with pytest.raises(DownloadError) as err:  # pinned in the config: the key to set, with the new checksum
+        fetch(url, dest, sha(SAMPLE), key="datasets.mine.sha256")
+    assert "set datasets.mine.sha256" in str(err.value) and "delete" not in str(err.value)
+    record_path(dest).unlink()  # what the message says: now the new file is accepted
+    assert fetch(url, dest) == sha(served / "wikibio.json")
+
+
+def test_hub_file_through_huggingface_hub_offline(tmp_path):
+    """A huggingface.co resolve URL is fetched with huggingface_hub: with HF_HUB_OFFLINE=1 and the file in the
+    cache (HF_HOME) it is copied from there, sha256-checked; a file missing from the cache is a clear error."""
+    import os
+    import subprocess
+    import sys
+
+    from goldenlayers.data.sources import KNOWEDIT_REVISION, hub_file, resolve_download
+
+    upstream = resolve_download("wikibio", {})
+    target = hub_file(upstream.url)
+    assert (target.repo_id, target.repo_type, target.revision) == ("zjunlp/KnowEdit", "dataset", KNOWEDIT_REVISION)
+    home = tmp_path / "hf"
+    snapshot = home / "hub" / "datasets--zjunlp--KnowEdit" / "snapshots" / KNOWEDIT_REVISION / target.filename
+    snapshot.parent.mkdir(parents=True)
+    shutil.copy(SAMPLE, snapshot)
+    env = {**os.environ, "HF_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    env.pop("HF_HUB_CACHE", None)
+    dest = tmp_path / "resources" / "downloads" / "wikibio" / upstream.file_name
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "goldenlayers.cli", "fetch-dataset", "--dataset", "wikibio",
+                               "--url", upstream.url, *args], capture_output=True, text=True, env=env, timeout=120)
+
+    done = run("--sha256", sha(SAMPLE), "--output", str(dest))
+    assert done.returncode == 0, done.stderr
+    assert dest.read_bytes() == SAMPLE.read_bytes() and read_record(dest) == sha(SAMPLE)
+    wrong = run("--sha256", "0" * 64, "--output", str(tmp_path / "other.json"))
+    assert wrong.returncode == 2 and "checksum mismatch" in wrong.stderr and "datasets.wikibio.sha256" in wrong.stderr
+    snapshot.unlink()
+    missing = run("--output", str(tmp_path / "third.json"))
+    assert missing.returncode == 2 and "HF_HUB_OFFLINE" in missing.stderr and "zjunlp/KnowEdit" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    assert missing.stderr.strip().splitlines()[-1].startswith("goldenlayers fetch-dataset: error: "), missing.stderr

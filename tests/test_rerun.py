@@ -9,6 +9,11 @@ src/, so the figure rules' plot-module inputs are the copy's files). Then, each 
 (c) adding a dataset runs only the new dataset's jobs and the aggregates that depend on them;
 (d) changing nothing (or a bare `touch`, same content) reruns nothing.
 
+The copy is a git repository (committed before the run), so the same run also shows that a checkout stays
+clean: the run writes only ignored files, and the published MANIFEST says `dirty: false`. At the end the
+report is built as `make report` builds it (`snakemake --report`, then the publish rules again) and checked
+for every figure and table with its caption, and for being in the published archive.
+
 "Exactly" is checked against the DAG itself: a dry run with --forceall lists every job with its input and output
 files, which gives the downstream closure of the changed jobs; the plain dry run (`snakemake -n`) lists
 the jobs Snakemake would run. The two sets of output files must be equal. Every change is undone after
@@ -36,7 +41,7 @@ RUN_TIMEOUT = 1500
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (REPO / "Snakefile").exists() or not (REPO / TINY).exists(),
+    pytest.mark.skipif(not (REPO / "workflow" / "Snakefile").exists() or not (REPO / TINY).exists(),
                        reason="the workflow (Snakefile, config/tiny.yaml) is not there yet"),
 ]
 
@@ -122,12 +127,24 @@ def assert_same(planned: set[str], expected: set[str], jobs: list[dict]):
 # ---------------------------------------------------------------------------------------------- fixture
 
 
+GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org"]
+
+
+def git(workdir: Path, *args: str) -> str:
+    return subprocess.run([*GIT, *args], cwd=workdir, capture_output=True, text=True, check=True).stdout
+
+
 @pytest.fixture(scope="module")
 def done(tmp_path_factory) -> Path:
-    """A copy of the workflow after a complete run of the tiny config (local executor, 2 cores)."""
+    """A copy of the workflow, committed to a fresh git repository, after a complete run of the tiny config
+    (local executor, 2 cores). `git status` right after the run is kept in `.git-status-after-run`."""
     workdir = copy_workflow(tmp_path_factory.mktemp("rerun") / "wf")
+    git(workdir, "init", "-q")
+    git(workdir, "add", "-A")
+    git(workdir, "commit", "-q", "-m", "checkout")
     result = snakemake(workdir, "--configfile", TINY, "--cores", "2", timeout=RUN_TIMEOUT)
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    (workdir / ".git" / "status-after-run").write_text(git(workdir, "status", "--porcelain", "--untracked-files=all"))
     assert planned_jobs(workdir) == [], "the complete run left jobs to do"
     return workdir
 
@@ -318,3 +335,53 @@ def test_claims_table_of_the_tiny_run_follows_its_rules(done):
     table = pd.read_csv(done / "results/tables/claims.csv")
     check_claims(table.fillna({"rule": ""}))
     assert "claims" in (done / "results/tables/claims.md").read_text().lower()
+
+
+# ---------------------------------------------------------------------------------------------- clean checkout
+
+
+def _manifest(workdir: Path) -> dict:
+    import json
+    import tarfile
+
+    archive = next((workdir / "results" / "publish").glob("*.tar.gz"))
+    with tarfile.open(archive) as tar:
+        member = next(m for m in tar if m.name.endswith("/MANIFEST.json"))
+        return json.loads(tar.extractfile(member).read())
+
+
+def test_run_keeps_the_checkout_clean(done):
+    """Every file the run wrote is ignored (results/, resources/, logs/ with Snakemake's benchmark files,
+    .snakemake/) and no tracked file changed, so the published MANIFEST says dirty: false."""
+    assert (done / ".git" / "status-after-run").read_text() == "", "the run wrote tracked or unignored files"
+    assert list((done / "logs" / "benchmarks").rglob("*.tsv")), "Snakemake's benchmark files are under logs/"
+    manifest = _manifest(done)
+    assert manifest["git"] == {"commit": git(done, "rev-parse", "HEAD").strip(), "dirty": False}
+
+
+# ---------------------------------------------------------------------------------------------- report (last:
+# it adds the report to the publish rule's inputs, which the dry runs above must not see)
+
+
+def test_report_has_every_figure_and_table_and_is_published(done):
+    report = done / "results" / "report.html"
+    built = snakemake(done, "--configfile", TINY, "--report", str(report.relative_to(done)))
+    assert built.returncode == 0, (built.stdout + built.stderr)[-4000:]
+    republished = snakemake(done, "--configfile", TINY, "--cores", "2", timeout=RUN_TIMEOUT)
+    assert republished.returncode == 0, (republished.stdout + republished.stderr)[-4000:]
+    html = report.read_text(encoding="utf-8", errors="replace")
+    figures = sorted((done / "results" / "figures").glob("*.png"))
+    tables = sorted((done / "results" / "tables").glob("*.csv"))
+    assert figures and tables
+    for path in figures + tables:
+        assert path.name in html, f"{path.name} is not in the report"
+    captions = sorted((done / "workflow" / "report").glob("*.rst"))
+    for caption in captions:  # each caption's opening words appear, rendered
+        opening = " ".join(caption.read_text().split()[:4])
+        if "{{" not in opening:
+            assert opening in html, f"caption {caption.name} ({opening!r}) is not in the report"
+    golden = (done / "results" / "tables" / "golden_layers.csv").read_text()
+    assert "my_facts" in golden, "the user's dataset is in the tables"
+    manifest = _manifest(done)
+    assert "results/report.html" in manifest["files"] and manifest["git"]["dirty"] is False
+    assert planned_jobs(done) == []

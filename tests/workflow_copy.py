@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_PARTS = ["Snakefile", "workflow", "config", "data", "src", "profiles", "envs"]
+WORKFLOW_PARTS = ["workflow", "config", "data", "src", "profiles", "envs", ".gitignore"]
 
 
 def copy_workflow(dst: Path) -> Path:

@@ -26,7 +26,11 @@ def _command_modules(only: str | None = None):
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="goldenlayers", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="goldenlayers",
+        description="Golden layers for knowledge editing: one subcommand per workflow rule, plus find-layer "
+                    "(which layer to edit for a model and facts) and slurm-profile (cluster set-up). "
+                    "'goldenlayers <subcommand> --help' describes each.")
     parser.add_argument("--version", action="version", version=f"goldenlayers {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="<subcommand>")

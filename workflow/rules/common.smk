@@ -7,8 +7,12 @@ from pathlib import Path
 
 from goldenlayers.config import layer_grid, load_schema, validate_config
 
+# The repository root: workflow.basedir is the folder of workflow/Snakefile. Shipped samples and the
+# packaged hparams files are found from here, whatever the working directory.
+REPO_ROOT = Path(workflow.basedir).parent
+
 validate_config(config, source=str(workflow.configfiles[-1]) if workflow.configfiles else "config",
-                schema=load_schema(workflow.source_path("../../config/schema.yaml")))
+                schema=load_schema(workflow.source_path("../schemas/config.schema.yaml")))
 
 MODELS = list(config["models"])
 DATASETS = list(config["datasets"])

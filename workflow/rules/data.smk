@@ -1,10 +1,18 @@
 # Data stage: upstream file (optional download) -> cases.parquet (EditCase rows) -> proxy/test splits.
 #
-# config["datasets"][name] = {source: sample|download, format: optional override, url/sha256: optional
-# overrides, skip_bad_records: optional}. `sample` reads the real records shipped in data/benchmarks/;
-# `download` fetches the pinned upstream file into resources/downloads/{dataset}/ (sha256-checked; where no
-# checksum is known the first download records one in <file>.sha256 and later fetches must match it).
-# The dataset registry (formats, sample paths, pinned URLs and checksums) is goldenlayers.data.sources.
+# config["datasets"][name]: a benchmark {source: sample|download, format, url/sha256 overrides} or a dataset
+# of the user's own {format, path} / {format, url, sha256}; plus skip_bad_records and split (config/README.md).
+# `sample` reads the real records shipped in data/benchmarks/; a local file (`path` or a file:// url) is read
+# where it is, as this rule's input, so changing it reruns the dataset; `download` fetches the file into
+# resources/downloads/{dataset}/ (sha256-checked; where no checksum is known the first download records one in
+# <file>.sha256 and later fetches must match it). Registry and resolution: goldenlayers.data.sources.
+#
+# fetch_dataset is a local rule: on a cluster it runs on the submit host, which usually has the network.
+
+localrules:
+    fetch_dataset,
+
+
 
 rule fetch_dataset:
     output:
@@ -34,7 +42,7 @@ rule load_dataset:
         "results/data/{dataset}/cases.parquet",
     params:
         fmt=lambda w: dataset_format(w.dataset),
-        skip=lambda w: "--skip-bad-records" if dataset_entry(w.dataset).get("skip_bad_records") else "",
+        args=lambda w: load_args(w.dataset),
     conda:
         "../../envs/goldenlayers.yaml"
     log:
@@ -44,7 +52,7 @@ rule load_dataset:
         runtime=15,
     shell:
         "goldenlayers load-dataset --dataset {wildcards.dataset:q} --format {params.fmt:q}"
-        " --input {input:q} --output {output:q} {params.skip} > {log:q} 2>&1"
+        " --input {input:q} --output {output:q} {params.args} > {log:q} 2>&1"
 
 
 rule split_dataset:

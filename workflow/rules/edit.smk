@@ -24,7 +24,7 @@ rule target_values:
     log:
         "logs/target_values/{model}/{vkey}/{dataset}/{site}.log",
     benchmark:
-        "benchmarks/{model}/values/{vkey}/{dataset}/{site}.tsv"
+        "logs/benchmarks/{model}/values/{vkey}/{dataset}/{site}.tsv"
     threads: config["threads"]["edit"]
     # the dominant cost of the sweep: start these first, so the longest ones are not left for the end
     priority: 10
@@ -65,7 +65,7 @@ rule edit:
     log:
         "logs/edit/{model}/{editor}/{dataset}/layer{layer}.log",
     benchmark:
-        "benchmarks/{model}/edit/{editor}/{dataset}/layer{layer}.tsv"
+        "logs/benchmarks/{model}/edit/{editor}/{dataset}/layer{layer}.tsv"
     threads: config["threads"]["edit"]
     resources:
         gpu=USE_GPU,
@@ -109,7 +109,7 @@ rule edit_choice:
     log:
         "logs/edit_choice/{model}/{editor}/{dataset}/{locator}.log",
     benchmark:
-        "benchmarks/{model}/edit_choice/{editor}/{dataset}/{locator}.tsv"
+        "logs/benchmarks/{model}/edit_choice/{editor}/{dataset}/{locator}.tsv"
     threads: config["threads"]["edit"]
     resources:
         gpu=USE_GPU,

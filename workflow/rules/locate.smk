@@ -30,7 +30,7 @@ rule lga:
     log:
         "logs/locate/{model}/{dataset}/lga.log",
     benchmark:
-        "benchmarks/{model}/{dataset}/lga.tsv"
+        "logs/benchmarks/{model}/{dataset}/lga.tsv"
     threads: config["threads"]["locate"]
     resources:
         gpu=USE_GPU,
@@ -65,7 +65,7 @@ rule cma:
     log:
         "logs/locate/{model}/{dataset}/cma.log",
     benchmark:
-        "benchmarks/{model}/{dataset}/cma.tsv"
+        "logs/benchmarks/{model}/{dataset}/cma.tsv"
     threads: config["threads"]["locate"]
     resources:
         gpu=USE_GPU,

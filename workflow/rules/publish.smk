@@ -2,9 +2,10 @@
 # with MANIFEST.json (sha256 of every file, resolved config, package versions, git commit), then check the
 # archive against its manifest. Needs aggregate.smk and figures.smk.
 #
-# The Snakemake HTML report is made by Snakemake itself, not by a rule: run
+# The Snakemake HTML report is made by Snakemake itself, not by a rule: `make report` runs
 #   snakemake --report results/report.html      (or results/report.zip)
-# before `snakemake publish` and it is bundled too (it is picked up when present).
+# and then the workflow again, and this rule reruns to bundle it (it is an input when present, so its
+# appearance changes the input set).
 
 rule publish:
     input:

@@ -7,6 +7,10 @@
 # missing, and layers run in parallel on a cluster; each job's forward pass stops right after its layer.
 # (`goldenlayers layer-stats` also takes several --out LAYER=PATH and fills them in one pass, for manual use.)
 # config["stats"] = {corpus, n_samples, max_length, dtype, wikipedia_snapshot}; the sample seed is config["seed"].
+# fetch_corpus downloads, so it is a local rule (on a cluster it runs on the submit host, which has the network).
+
+localrules:
+    fetch_corpus,
 
 rule fetch_corpus:
     output:
@@ -46,7 +50,7 @@ rule layer_stats:
     log:
         "logs/layer_stats/{model}/{corpus}_n{n}_{stats_dtype}/layer{layer}.log",
     benchmark:
-        "benchmarks/{model}/stats/{corpus}_n{n}_{stats_dtype}/layer{layer}.tsv"
+        "logs/benchmarks/{model}/stats/{corpus}_n{n}_{stats_dtype}/layer{layer}.tsv"
     wildcard_constraints:
         corpus="gensim-enwiki-sample|wikipedia",
         n=r"\d+",

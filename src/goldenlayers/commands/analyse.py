@@ -20,15 +20,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--lga-cases", nargs="*", default=[], help="lga_cases.parquet files")
     parser.add_argument("--cma", nargs="*", default=[], help="cma.parquet files (none: CMA not run)")
     parser.add_argument("--cma-cases", nargs="*", default=[], help="cma_cases.parquet files")
-    parser.add_argument("--out-dir", required=True)
+    parser.add_argument("--out-dir", required=True, help="folder of the tables (results/tables)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap and proxy-subset seed")
     parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples")
     parser.add_argument("--repeats", type=int, default=50, help="proxy subsets per size")
-    parser.add_argument("--tukey-k", type=float, default=1.0)
-    parser.add_argument("--quantile-method", default="linear")
+    parser.add_argument("--tukey-k", type=float, default=1.0, help="LGA's Tukey fence factor k (to recompute fences)")
+    parser.add_argument("--quantile-method", default="linear", help="numpy quantile method of the Tukey fences")
     parser.add_argument("--reference-editor", default="r-rome", help="the editor whose proxy edits time BF")
     parser.add_argument("--num-layers", type=json.loads, default={}, help='JSON {"model": num_layers}')
-    parser.add_argument("--failed", choices=("drop", "zero"), default="drop")
+    parser.add_argument("--failed", choices=("drop", "zero"), default="drop",
+                        help="failed edits: left out of means, or scored 0")
     parser.add_argument("--choice-edits", nargs="*", default=[],
                         help="test edits at the locators' chosen layers (rule edit_choice)")
     parser.add_argument("--min-cases", type=int, default=5,

@@ -7,14 +7,14 @@ HELP = "sample the seeded context prefixes (ROME's random-prefix templates) of o
 
 
 def add_arguments(parser):
-    parser.add_argument("--model-dir", required=True)
+    parser.add_argument("--model-dir", required=True, help="a prepared model folder (resources/models/{model})")
     parser.add_argument("--length-params", type=json_arg, default=[[5, 10], [10, 10]],
                         help="JSON list of [tokens, count] pairs (the union over the configured editors)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed of the prefixes")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument("--dtype", default="auto", help="model weights dtype; auto: float32 on the CPU, bfloat16 on a GPU for models of 1B parameters or more")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for this job")
+    parser.add_argument("--out", required=True, help="the prefixes JSON (results/prefixes/{model}.json)")
 
 
 def run(args):

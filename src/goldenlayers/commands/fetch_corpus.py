@@ -5,9 +5,10 @@ HELP = "fetch the text corpus for the covariance statistics (gensim's Wikipedia 
 
 
 def add_arguments(parser):
-    parser.add_argument("--corpus", required=True, choices=["gensim-enwiki-sample", "wikipedia"])
+    parser.add_argument("--corpus", required=True, choices=["gensim-enwiki-sample", "wikipedia"],
+                        help="gensim's English Wikipedia sample (PyPI) or Wikipedia (Hugging Face datasets)")
     parser.add_argument("--n-samples", type=int, required=True, help="texts to keep (a seeded sample)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the text sample")
     parser.add_argument("--snapshot", default="20231101.en", help="wikipedia: pinned wikimedia/wikipedia config")
     parser.add_argument("--chunk-chars", type=int, default=1000,
                         help="gensim-enwiki-sample: paragraph-aligned chunks of at most this many characters")

@@ -6,7 +6,8 @@ from ..data.download import fetch
 from ..data.sources import resolve_download
 
 NAME = "fetch-dataset"
-HELP = "download a dataset's upstream file (pinned URL, sha256-checked, trust on first use when unknown)"
+HELP = ("download a dataset's upstream file (pinned URL, sha256-checked, trust on first use when unknown; "
+        "huggingface.co files through huggingface_hub)")
 
 
 def add_arguments(parser):
@@ -24,4 +25,4 @@ def add_arguments(parser):
 def run(args):
     entry = {"format": args.format, "url": args.url, "sha256": args.sha256}
     upstream = resolve_download(args.dataset, entry)
-    fetch(upstream.url, args.output, upstream.sha256, timeout=args.timeout)
+    fetch(upstream.url, args.output, upstream.sha256, timeout=args.timeout, key=f"datasets.{args.dataset}.sha256")

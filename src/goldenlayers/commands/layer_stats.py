@@ -16,16 +16,16 @@ def _layer_out(text: str) -> tuple[int, str]:
 
 
 def add_arguments(parser):
-    parser.add_argument("--model-dir", required=True)
+    parser.add_argument("--model-dir", required=True, help="a prepared model folder (resources/models/{model})")
     parser.add_argument("--corpus", required=True, help="corpus name (recorded in the file)")
     parser.add_argument("--corpus-file", required=True, help="resources/corpus/{corpus}.jsonl")
     parser.add_argument("--n-samples", type=int, required=True, help="use the first N texts of the corpus file")
     parser.add_argument("--max-length", type=int, default=256, help="tokens per text (longer texts are truncated)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="storage dtype")
-    parser.add_argument("--model-dtype", default="float32")
+    parser.add_argument("--model-dtype", default="auto", help="model weights dtype; auto: float32 on the CPU, bfloat16 on a GPU for models of 1B parameters or more")
     parser.add_argument("--max-batch-tokens", type=int, default=4096, help="padded tokens per forward batch")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for this job")
     parser.add_argument("--out", type=_layer_out, action="append", required=True, metavar="LAYER=PATH",
                         help="one per layer; several layers share one forward pass")
 

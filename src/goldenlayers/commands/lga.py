@@ -27,9 +27,10 @@ def add_common_arguments(parser):
                         help="comma-separated sweep-grid layers where is_golden is taken (default: all layers); "
                              "every layer is scored either way")
     parser.add_argument("--dataset", default=None, help="dataset name for the rows (default: from the cases)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                        help="model weights dtype; auto: float32 on the CPU, bfloat16 on a GPU for models of 1B parameters or more")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for this job")
     parser.add_argument("--out", required=True, help="one row per layer")
     parser.add_argument("--out-cases", required=True, help="one row per (case, layer)")
     parser.add_argument("--pool", default=None,
@@ -78,9 +79,10 @@ def add_arguments(parser):
     add_common_arguments(parser)
     parser.add_argument("--params", choices=PARAM_MODES, default="rewritten_weight",
                         help="theta_L: the weight the editor rewrites, or every parameter of the layer's MLP")
-    parser.add_argument("--tukey-k", type=float, default=1.0)
+    parser.add_argument("--tukey-k", type=float, default=1.0, help="Tukey fence factor k (1.0: the paper's v3)")
     parser.add_argument("--quantile-method", default="linear", help="numpy quantile method of the Tukey fences")
-    parser.add_argument("--old-answer", choices=OLD_ANSWER_MODES, default="ground_truth_else_greedy")
+    parser.add_argument("--old-answer", choices=OLD_ANSWER_MODES, default="ground_truth_else_greedy",
+                        help="the old answer K_i: the ground truth where the dataset has one, else the model's greedy answer")
 
 
 def run(args):

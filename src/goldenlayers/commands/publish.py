@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 def add_arguments(parser) -> None:
     parser.add_argument("--files", nargs="+", required=True, help="files or folders to publish")
     parser.add_argument("--config-json", required=True, type=json.loads, help="the resolved config as JSON")
-    parser.add_argument("--run-name", required=True)
+    parser.add_argument("--run-name", required=True, help="names the archive: goldenlayers-<run name>")
     parser.add_argument("--root", default=".", help="project root: archive paths are relative to it")
     parser.add_argument("--out", required=True, help="the archive (.tar.gz)")
 

@@ -18,13 +18,13 @@ _CARRIED = ("dataset", "format", "source_file", "source_sha256")
 
 def add_arguments(parser):
     parser.add_argument("--input", required=True, help="cases.parquet")
-    parser.add_argument("--proxy-output", required=True)
-    parser.add_argument("--test-output", required=True)
+    parser.add_argument("--proxy-output", required=True, help="proxy.parquet")
+    parser.add_argument("--test-output", required=True, help="test.parquet")
     parser.add_argument("--proxy-size", type=int, default=None, help="explicit proxy size (overrides the fraction)")
     parser.add_argument("--proxy-fraction", type=float, default=0.1, help="proxy share of the cases (default 0.1)")
     parser.add_argument("--proxy-min", type=int, default=10, help="smallest proxy size from the fraction (default 10)")
     parser.add_argument("--test-size", type=int, default=None, help="cap on the test size (default: all the rest)")
-    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--seed", type=int, required=True, help="seed of the split")
 
 
 def run(args):

@@ -8,19 +8,19 @@ HELP = "optimise the target values of a dataset's cases at one site (mlp<L> or b
 
 
 def add_arguments(parser):
-    parser.add_argument("--model-dir", required=True)
+    parser.add_argument("--model-dir", required=True, help="a prepared model folder (resources/models/{model})")
     parser.add_argument("--cases", nargs="+", required=True, help="the dataset's split files (proxy, test)")
     parser.add_argument("--site", required=True, help="mlp<layer> (ROME, R-ROME) or block<layer> (MEMIT, EMMET)")
     parser.add_argument("--value-hparams", type=json_arg, required=True,
                         help="JSON: the value hyperparameters (editors.values.VALUE_KEYS)")
     parser.add_argument("--templates", required=True, help="context prefixes JSON of this model")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0, help="torch seed of the job")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument("--dtype", default="auto", help="model weights dtype; auto: float32 on the CPU, bfloat16 on a GPU for models of 1B parameters or more")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for this job")
     parser.add_argument("--batch-tokens", type=int, default=1024,
                         help="cases optimised side by side up to this many tokens per batch (1: one at a time)")
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", required=True, help="the values file (.safetensors)")
 
 
 def run(args):

@@ -91,9 +91,39 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, *, ti
     return actual
 
 
-def fetch(url: str, dest: str | os.PathLike, sha256: str | None = None, *, timeout: float = 60.0) -> str:
+def hub_download(url: str, *, timeout: float = 60.0) -> Path:
+    """The local copy of a ``huggingface.co/.../resolve/<revision>/<file>`` URL, fetched with
+    ``huggingface_hub`` into its cache (so ``HF_ENDPOINT``, ``HF_TOKEN``, ``HF_HOME`` and ``HF_HUB_OFFLINE``
+    apply); the caller copies and checks it."""
+    from .sources import hub_file
+
+    target = hub_file(url)
+    assert target is not None, url
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError:  # pragma: no cover - a transformers dependency, so normally present
+        raise DownloadError(f"{url} lives on the Hugging Face hub: pip install huggingface_hub") from None
+    try:
+        return Path(hf_hub_download(target.repo_id, target.filename, repo_type=target.repo_type,
+                                    revision=target.revision, etag_timeout=timeout))
+    except Exception as err:  # huggingface_hub raises many kinds (offline, gated, not found, HTTP)
+        hint = ("; gated or private repositories need HF_TOKEN; with HF_HUB_OFFLINE=1 the file must already be "
+                "in the cache (HF_HOME)")
+        raise DownloadError(f"download of {target.filename} from {target.repo_type} {target.repo_id} at revision "
+                            f"{target.revision} failed: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+                            f"{hint}") from None
+
+
+def fetch(url: str, dest: str | os.PathLike, sha256: str | None = None, *, timeout: float = 60.0,
+          key: str | None = None) -> str:
     """:func:`download` plus trust on first use: the checksum is ``sha256``, else the recorded one, else
-    none; on success the file's checksum is (re)written to ``<dest>.sha256``."""
+    none; on success the file's checksum is (re)written to ``<dest>.sha256``.
+
+    Hugging Face ``resolve`` URLs go through :func:`hub_download` first. ``key`` is the config key of the
+    checksum (``datasets.<name>.sha256``): a mismatch says which record to delete or which key to set to
+    accept the new file."""
+    from .sources import hub_file
+
     pinned = check_sha256(sha256)
     recorded = read_record(dest)
     if pinned and recorded and pinned != recorded:
@@ -102,7 +132,19 @@ def fetch(url: str, dest: str | os.PathLike, sha256: str | None = None, *, timeo
     if expected is None:
         log.warning("no sha256 known for %s: trusting this first download and recording its checksum in %s",
                     url, record_path(dest))
-    actual = download(url, dest, expected, timeout=timeout)
+    source = hub_download(url, timeout=timeout).as_uri() if hub_file(url) else url
+    try:
+        actual = download(source, dest, expected, timeout=timeout)
+    except DownloadError as err:
+        if "checksum mismatch" not in str(err):
+            raise
+        setting = f"set {key}: <the new sha256>" if key else "pass the new sha256"
+        if pinned:
+            hint = f"if the new file is the one you want, {setting} in the config"
+        else:
+            hint = (f"the checksum was recorded by an earlier fetch in {record_path(dest)}; if the new file is the "
+                    f"one you want, delete that record (or {setting} in the config) and run again")
+        raise DownloadError(f"{err}; {hint}" + (f" (source {url})" if source != url else "")) from None
     write_text(record_path(dest), f"{actual}  {Path(dest).name}\n")
     return actual
 

@@ -289,6 +289,29 @@ FORMATS: dict[str, Callable[[_Record], _Draft]] = {
 """Source format name -> record reader."""
 
 
+# The keys that tell the formats apart, most specific first (for detect_format).
+_SIGNATURES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("counterfact", ("requested_rewrite",)),
+    ("zsre_mend", ("src", "alt")),
+    ("knowedit_wikibio", ("concept", "labels", "text")),
+    ("knowedit_zsre", ("rephrase_prompt", "ground_truth", "target_new")),
+    ("knowedit_counterfact", ("ground_truth", "target_new", "subject")),
+    ("knowedit_recent", ("target_new", "subject", "prompt")),
+)
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """The source format of ``path`` from its first record's keys (see ``_SIGNATURES``)."""
+    records = read_json_records(path)
+    first = records[0] if records else None
+    if isinstance(first, dict):
+        for fmt, keys in _SIGNATURES:
+            if all(key in first for key in keys):
+                return fmt
+    raise InputError(f"cannot tell the format from the first record; pass it (one of {', '.join(FORMATS)})",
+                     file=path, record=0)
+
+
 # ---------------------------------------------------------------------------------------- normalising
 
 

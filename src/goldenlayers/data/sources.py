@@ -1,6 +1,9 @@
 """Where each dataset comes from: its source format, the shipped sample, and the pinned upstream file.
 
-The five datasets are the keys a config's ``datasets:`` may use. A dataset has a default source format
+The five benchmarks are registered here. A config's ``datasets:`` may also name datasets of its own:
+``{format: ..., path: my.json}`` (a local file, an input of the workflow, so editing it reruns the dataset)
+or ``{format: ..., url: ..., sha256: ...}`` (fetched once and checked); :func:`resolve_dataset` turns any
+entry into what to read. A ``file://`` URL is a local path. A benchmark has a default source format
 and, for each format it can be read in, a sample shipped in ``data/benchmarks/`` (real records, see
 ``data/benchmarks/SOURCES.md``) and an upstream download. ZsRE defaults to KnowEdit's file
 (``knowedit_zsre``); MEND's ``zsre_mend_eval.json`` (``zsre_mend``) is the alternative ROME and MEMIT use.
@@ -11,15 +14,19 @@ first download is trusted: the fetch records the file's sha256 beside it
 record. To pin such a file, copy the recorded value into the config (``datasets.<name>.sha256``).
 
 KnowEdit files are fetched from a fixed commit of the Hugging Face dataset repository (the ``resolve``
-URL names the commit, not ``main``), so the bytes cannot change under a pinned config. CounterFact's
+URL names the commit, not ``main``), so the bytes cannot change under a pinned config. Every
+``huggingface.co/.../resolve/<revision>/<file>`` URL is fetched through ``huggingface_hub``
+(:func:`hub_file`), so ``HF_ENDPOINT`` mirrors, ``HF_TOKEN``, ``HF_HOME`` and ``HF_HUB_OFFLINE`` apply. CounterFact's
 checksum is the Git-LFS object id of a GitHub copy of ``counterfact.json`` (presumed, not verified, to be
 the upstream file: see SOURCES.md); a mismatch there fails loudly rather than silently.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from types import MappingProxyType
+from urllib.parse import unquote, urlparse
 from typing import Mapping
 
 from ..errors import InputError
@@ -142,13 +149,102 @@ def resolve_download(name: str, entry: Mapping[str, object] | None = None) -> Up
     checksum belongs to the registry's URL and is never applied to another one.
     """
     entry = entry or {}
-    upstream = resolve_source(name, entry.get("format")).upstream  # type: ignore[arg-type]
     url = entry.get("url")
     if url:
         url = str(url)
-        file_name = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or upstream.file_name
+        file_name = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0].split("#", 1)[0] or f"{name}.json"
+        if file_name in (".", ".."):
+            raise InputError(f"the URL does not end in a file name: {url}", field=f"datasets.{name}.url")
         sha = entry.get("sha256")
         return Upstream(url, file_name, str(sha).lower() if sha else None, note="config override")
+    upstream = resolve_source(name, entry.get("format")).upstream  # type: ignore[arg-type]
     sha = entry.get("sha256") or upstream.sha256
     return Upstream(upstream.url, upstream.file_name, str(sha).lower() if sha else None,
                     upstream.revision, upstream.note)
+
+
+_HUB_URL = re.compile(r"^https://huggingface\.co/(?P<kind>datasets/|spaces/)?(?P<repo>[^/]+/[^/]+)/resolve/"
+                      r"(?P<revision>[^/]+)/(?P<file>[^?#]+)")
+
+
+@dataclass(frozen=True)
+class HubFile:
+    """A file in a Hugging Face repository at a revision."""
+
+    repo_id: str
+    repo_type: str  # model, dataset or space
+    revision: str
+    filename: str
+
+
+def hub_file(url: str) -> HubFile | None:
+    """The Hub file a ``huggingface.co/<repo>/resolve/<revision>/<file>`` URL names, else ``None``."""
+    match = _HUB_URL.match(url)
+    if not match:
+        return None
+    kind = {"datasets/": "dataset", "spaces/": "space"}.get(match["kind"] or "", "model")
+    return HubFile(match["repo"], kind, unquote(match["revision"]), unquote(match["file"]))
+
+
+def local_path(url: str | None) -> str | None:
+    """The path of a ``file://`` URL (``None`` for anything else)."""
+    if not url or not url.startswith("file://"):
+        return None
+    parsed = urlparse(url)
+    return unquote(parsed.path) if not parsed.netloc or parsed.netloc == "localhost" else None
+
+
+@dataclass(frozen=True)
+class ResolvedDataset:
+    """What to read for one config entry. ``kind``: ``sample`` (shipped, repository-relative ``path``),
+    ``local`` (the user's file at ``path``, relative to the working directory) or ``download``
+    (``upstream``, fetched into resources/downloads/)."""
+
+    name: str
+    kind: str
+    format: str
+    path: str | None = None
+    upstream: Upstream | None = None
+    sha256: str | None = None
+
+
+def dataset_problems(name: str, entry: Mapping[str, object]) -> list[tuple[str, str]]:
+    """(key, message) for every problem of a ``datasets.<name>`` entry that the schema cannot see."""
+    key = f"datasets.{name}"
+    problems = []
+    has_path, has_url = bool(entry.get("path")), bool(entry.get("url"))
+    if has_path and has_url:
+        problems.append((f"{key}.url", "give either `path` (a local file) or `url`, not both"))
+    if name not in DATASETS:
+        if not entry.get("format"):
+            problems.append((f"{key}.format", "a dataset of your own needs `format` (one of: counterfact, zsre_mend, "
+                                              "knowedit_zsre, knowedit_wikibio, knowedit_counterfact, knowedit_recent; "
+                                              "see config/README.md)"))
+        if not has_path and not has_url:
+            problems.append((f"{key}.path", "a dataset of your own needs `path` (a local file) or `url` (with `sha256`); "
+                                            f"the shipped benchmarks are {', '.join(DATASETS)}"))
+        if entry.get("source") == "sample":
+            problems.append((f"{key}.source", "only the benchmarks have a shipped sample"))
+    elif entry.get("format") and entry["format"] not in DATASETS[name].sources and not (has_path or has_url):
+        problems.append((f"{key}.format", f"dataset {name!r} has no sample or upstream file in format {entry['format']!r}; "
+                                          f"its formats: {', '.join(DATASETS[name].sources)} (or give `path`/`url`)"))
+    if has_path and entry.get("source") == "download":
+        problems.append((f"{key}.source", "`source: download` fetches the pinned upstream file; a local file needs no source"))
+    return problems
+
+
+def resolve_dataset(name: str, entry: Mapping[str, object] | None = None) -> ResolvedDataset:
+    """What the config entry ``datasets.<name>`` reads (see :class:`ResolvedDataset`)."""
+    entry = entry or {}
+    problems = dataset_problems(name, entry)
+    if problems:
+        raise InputError(problems[0][1], field=problems[0][0])
+    sha = str(entry["sha256"]).lower() if entry.get("sha256") else None
+    path = entry.get("path") or local_path(entry.get("url"))  # type: ignore[arg-type]
+    registered = DATASETS.get(name)
+    fmt = str(entry.get("format") or registered.default_format)  # type: ignore[union-attr]
+    if path:
+        return ResolvedDataset(name, "local", fmt, path=str(path), sha256=sha)
+    if entry.get("url") or entry.get("source") == "download":
+        return ResolvedDataset(name, "download", fmt, upstream=resolve_download(name, entry), sha256=sha)
+    return ResolvedDataset(name, "sample", fmt, path=resolve_source(name, fmt).sample)

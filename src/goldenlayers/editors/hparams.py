@@ -1,11 +1,15 @@
 """Editor hyperparameters as data: one YAML file per (editor, model family), plus config overrides.
 
 Files live in ``config/hparams/{editor}/{family}.yaml`` (each default carries a comment naming its source).
+A family without a file of its own (Qwen2, Mistral, Phi-3, ...) uses the closest family's file
+(:data:`CLOSEST_FAMILY`, :func:`family_hparams_path`); the edit job's log names the fallback.
 The resolved hyperparameters, after overrides, are hashed into every result row and stored beside it.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -37,8 +41,38 @@ EDITOR_KEYS: dict[str, dict[str, type | tuple[type, ...]]] = {
 }
 
 
+log = logging.getLogger(__name__)
+
+# Families without hparams files of their own -> the packaged family whose block they resemble most
+# (pre-norm RMSNorm + gated MLP: llama; LayerNorm + two-matrix MLP: gpt2; Gemma's scaled norms: gemma3).
+# Anything not listed falls back to llama, the shape of most current decoders.
+CLOSEST_FAMILY = {
+    "qwen2": "llama", "qwen3": "llama", "mistral": "llama", "mixtral": "llama", "phi3": "llama", "olmo": "llama",
+    "olmo2": "llama", "granite": "llama", "cohere": "llama", "gemma": "gemma3", "gemma2": "gemma3",
+    "gpt_neox": "gpt2", "gptj": "gpt2", "gpt_neo": "gpt2", "opt": "gpt2", "falcon": "gpt2", "phi": "gpt2",
+    "bloom": "gpt2", "biogpt": "gpt2",
+}
+
+
 def hparams_path(hparams_dir: str | os.PathLike, editor: str, family: str) -> Path:
     return Path(hparams_dir) / editor / f"{family}.yaml"
+
+
+def family_hparams_path(hparams_dir: str | os.PathLike, editor: str, family: str) -> Path:
+    """The family's own hparams file, else the closest family's (:data:`CLOSEST_FAMILY`, default llama)."""
+    own = hparams_path(hparams_dir, editor, family)
+    return own if own.exists() else hparams_path(hparams_dir, editor, CLOSEST_FAMILY.get(family, "llama"))
+
+
+def log_family_fallback(path: str | os.PathLike, model_dir: str | os.PathLike) -> None:
+    """Say in the job log when the hparams file is another family's than the prepared model's."""
+    try:
+        family = json.loads((Path(model_dir) / "prepare.json").read_text())["spec"]["family"]
+    except (OSError, ValueError, KeyError):
+        return
+    if Path(path).stem != family:
+        log.warning("model family %r has no hyperparameter file of its own; using the closest family's: %s "
+                    "(add %s to tune it)", family, path, Path(path).with_name(f"{family}.yaml"))
 
 
 def load_hparams(path: str | os.PathLike, editor: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:

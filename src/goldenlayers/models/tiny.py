@@ -1,4 +1,7 @@
-"""Tiny randomly initialised GPT-2, LLaMA and Gemma3 models built from configs, with a byte-level tokenizer.
+"""Tiny randomly initialised models built from configs, with a byte-level tokenizer.
+
+Families: the paper's GPT-2, LLaMA and Gemma3, and Qwen2, Mistral and Phi-3 (layouts found from the module
+tree like the paper's) and BioGPT (a block without an MLP module: its layout comes from a ``layout:`` override).
 
 They exercise every code path (layouts, editors, locators, the DAG) in seconds and need no download.
 """
@@ -34,7 +37,7 @@ def byte_tokenizer() -> PreTrainedTokenizerFast:
 
 
 def tiny_config(family: str, num_layers: int, vocab_size: int):
-    """A small config of ``family`` (gpt2, llama, gemma3) with ``num_layers`` blocks."""
+    """A small config of ``family`` (one of ``TINY_FAMILIES``) with ``num_layers`` blocks."""
     # A wider initialisation than the default 0.02 gives the random model peaked next-token distributions,
     # so edits and causal traces have something to move.
     common = dict(vocab_size=vocab_size, bos_token_id=vocab_size - 2, eos_token_id=vocab_size - 2, initializer_range=0.1)
@@ -58,7 +61,33 @@ def tiny_config(family: str, num_layers: int, vocab_size: int):
             num_key_value_heads=2, head_dim=16, max_position_embeddings=512, sliding_window=128,
             pad_token_id=vocab_size - 1, **common,
         )
-    raise ValueError(f"unknown family {family!r}")
+    decoder = dict(num_hidden_layers=num_layers, hidden_size=64, intermediate_size=192, num_attention_heads=4,
+                   num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True,
+                   pad_token_id=vocab_size - 1, **common)
+    if family == "qwen2":
+        from transformers import Qwen2Config
+
+        return Qwen2Config(**decoder)
+    if family == "mistral":
+        from transformers import MistralConfig
+
+        return MistralConfig(sliding_window=None, **decoder)
+    if family == "phi3":
+        from transformers import Phi3Config
+
+        return Phi3Config(**decoder)
+    if family == "biogpt":
+        from transformers import BioGptConfig
+
+        return BioGptConfig(num_hidden_layers=num_layers, hidden_size=64, intermediate_size=192, num_attention_heads=4,
+                            max_position_embeddings=512, pad_token_id=vocab_size - 1, **common)
+    raise ValueError(f"unknown family {family!r} (tiny models: {', '.join(TINY_FAMILIES)})")
+
+
+TINY_FAMILIES = ("gpt2", "llama", "gemma3", "qwen2", "mistral", "phi3", "biogpt")
+BIOGPT_LAYOUT = {"blocks": "biogpt.layers", "mlp": "fc2", "proj": "fc2"}
+"""The ``layout:`` override BioGPT needs: its blocks have no MLP module (fc1 and fc2 sit in the block);
+fc2's output is the MLP output and fc2 the rewritten projection."""
 
 
 def build_tiny(family: str, num_layers: int, seed: int = 0):

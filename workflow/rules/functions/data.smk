@@ -3,35 +3,48 @@
 import os
 import re
 
-from goldenlayers.data.sources import resolve_download as _gl_resolve_download
-from goldenlayers.data.sources import resolve_source as _gl_resolve_source
+from goldenlayers.data.sources import resolve_dataset as _gl_resolve_dataset
 
 
 def dataset_entry(dataset):
     return config["datasets"][dataset] or {}
 
 
+def dataset_resolved(dataset):
+    """What the dataset reads: the shipped sample, the user's local file, or a download (data/sources.py)."""
+    return _gl_resolve_dataset(dataset, dataset_entry(dataset))
+
+
 def dataset_format(dataset):
-    """The source format the dataset is read in (config override, else the registry default)."""
-    return _gl_resolve_source(dataset, dataset_entry(dataset).get("format")).format
+    """The source format the dataset is read in (config `format`, else the benchmark's default)."""
+    return dataset_resolved(dataset).format
 
 
 def dataset_download(dataset):
-    """The pinned upstream file (url, file_name, sha256 or None) for the dataset's config entry."""
-    return _gl_resolve_download(dataset, dataset_entry(dataset))
-
-
-def dataset_sample(dataset):
-    """The shipped sample, relative to the working directory (the registry's path is repo-relative)."""
-    sample = _gl_resolve_source(dataset, dataset_entry(dataset).get("format")).sample
-    return os.path.relpath(os.path.join(workflow.basedir, sample))
+    """The upstream file (url, file_name, sha256 or None) of a dataset that is downloaded."""
+    return dataset_resolved(dataset).upstream
 
 
 def dataset_raw_input(wildcards):
-    """The source JSON that load_dataset reads: the shipped sample or the downloaded upstream file."""
-    if dataset_entry(wildcards.dataset).get("source", "sample") == "download":
-        return f"resources/downloads/{wildcards.dataset}/{dataset_download(wildcards.dataset).file_name}"
-    return dataset_sample(wildcards.dataset)
+    """The source file that load_dataset reads. A user's local file (`path`, or a file:// `url`) is the
+    input itself, so Snakemake reruns the dataset when the file changes; a download is fetched into
+    resources/downloads/ first; a benchmark's sample is read from data/benchmarks/."""
+    resolved = dataset_resolved(wildcards.dataset)
+    if resolved.kind == "download":
+        return f"resources/downloads/{wildcards.dataset}/{resolved.upstream.file_name}"
+    if resolved.kind == "local":
+        return resolved.path
+    return os.path.relpath(os.path.join(REPO_ROOT, resolved.path))
+
+
+def load_args(dataset):
+    """load-dataset options beyond input/output: --sha256 for a pinned local file, --skip-bad-records."""
+    resolved, args = dataset_resolved(dataset), []
+    if resolved.kind == "local" and resolved.sha256:
+        args.append(f"--sha256 {resolved.sha256}")
+    if dataset_entry(dataset).get("skip_bad_records"):
+        args.append("--skip-bad-records")
+    return " ".join(args)
 
 
 def split_args(dataset):
@@ -50,4 +63,4 @@ def split_args(dataset):
 
 # Only the files the config asks to download can be produced by fetch_dataset.
 _DOWNLOAD_FILES = sorted({dataset_download(d).file_name for d in config["datasets"]
-                          if dataset_entry(d).get("source", "sample") == "download"})
+                          if dataset_resolved(d).kind == "download"})

@@ -34,5 +34,5 @@ def locate_targets(kinds=("lga", "cma"), per_case=True):
 
 def locate_benchmarks():
     """The benchmark files of the enabled locator jobs (for the runtime table)."""
-    return [f"benchmarks/{model}/{dataset}/{kind}.tsv" for kind in ("lga", "cma") if config[kind]["enabled"]
+    return [f"logs/benchmarks/{model}/{dataset}/{kind}.tsv" for kind in ("lga", "cma") if config[kind]["enabled"]
             for model in MODELS for dataset in DATASETS]

@@ -26,11 +26,14 @@ def editor_overrides(editor):
 
 
 def hparams_file(model, editor):
+    """config/hparams/<editor>/<family>.yaml, else the closest family's file (the edit job logs the fallback)."""
+    from goldenlayers.editors.hparams import family_hparams_path
+
     family = config["models"][model]["family"]
     hparams_dir = Path(config.get("hparams_dir", "config/hparams"))
     if not hparams_dir.is_absolute() and not hparams_dir.exists():
-        hparams_dir = Path(workflow.basedir) / hparams_dir  # run with --directory elsewhere
-    return str(hparams_dir / editor / f"{family}.yaml")
+        hparams_dir = REPO_ROOT / hparams_dir  # run with --directory elsewhere
+    return str(family_hparams_path(hparams_dir, editor, family))
 
 
 def editor_hparams(model, editor):
