@@ -38,7 +38,7 @@ def test_shipped_configs_validate_and_fill_defaults():
         (lambda c: c.update(editors=["rome", "grace"]), "editors.1", "grace"),
         (lambda c: c["datasets"].update(mquake={}), "datasets.mquake.format", "needs `format`"),
         (lambda c: c["datasets"].update(mquake={"format": "counterfact"}), "datasets.mquake.path", "needs `path`"),
-        (lambda c: c["datasets"].update({"..": {"path": "x.json", "format": "counterfact"}}), "datasets...", "unknown name"),
+        (lambda c: c["datasets"].update({"..": {"path": "x.json", "format": "counterfact"}}), "datasets...", "not a valid name"),
         (lambda c: c["datasets"].update(mine={"path": "a.json", "url": "file:///a.json", "format": "counterfact"}),
          "datasets.mine.url", "not both"),
         (lambda c: c["models"]["smollm2-135m"].update(family="Mistral 7B"), "models.smollm2-135m.family", "does not match"),

@@ -7,9 +7,12 @@ Each module in :mod:`goldenlayers.commands` defines ``NAME``, ``HELP``, ``add_ar
 from __future__ import annotations
 
 import argparse
+import ctypes
 import importlib
 import logging
+import os
 import pkgutil
+import signal
 import sys
 
 from . import __version__, commands
@@ -41,7 +44,32 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent (the rule's shell, or Snakemake) dies.
+
+    A job killed through its shell wrapper must not leave a python process that goes on and writes outputs
+    a later run would accept. Elsewhere (macOS) a no-op.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand. Called without ``argv`` it is the process's entry point (``goldenlayers ...``)
+    and ties the process's life to its parent's (:func:`die_with_parent`)."""
+    if argv is None:
+        die_with_parent()
     argv = sys.argv[1:] if argv is None else argv
     first = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(only=first).parse_args(argv)

@@ -44,8 +44,18 @@ def load_schema(path: str | os.PathLike | None = None) -> dict:
         return yaml.safe_load(handle)
 
 
+# Names of models, datasets and runs become folder and file names: no "/", not empty, not "." or "..".
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+NAME_RULE = ("names become folder names: letters, digits, '_', '-' and '.', starting with a letter, digit or '_' "
+             "(so never '.', '..', empty or with a '/')")
+
+
 def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
     path = list(error.absolute_path)
+    if error.validator == "pattern" and error.validator_value == NAME_PATTERN:
+        if "propertyNames" in error.schema_path:
+            return _key_path(path + [error.instance]), f"{error.instance!r} is not a valid name ({NAME_RULE})"
+        return _key_path(path), f"{error.instance!r} is not a valid name ({NAME_RULE})"
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
@@ -100,9 +110,38 @@ def _cross_field_problems(config: dict[str, Any], source: str) -> list[tuple[str
             layer_grid(config, name, source=source)
         except ConfigError as err:
             problems.append((str(err.field), str(err).split(": ", 1)[-1]))
+        n_layers = model["num_layers"]
+        windows = []
+        if {"memit", "emmet"} & set(config["editors"]):
+            windows.append(("multi_layer.window", config["multi_layer"]["window"]))
+        if config["cma"]["enabled"]:
+            windows.append(("cma.window", config["cma"]["window"]))
+        for key, window in windows:
+            if window > n_layers:
+                problems.append((key, f"window of {window} layers is wider than model '{name}' ({n_layers} layers)"))
     for name, entry in config["datasets"].items():
         problems += dataset_problems(name, entry or {})
+    problems += _override_problems(config)
     return list(dict.fromkeys(problems))
+
+
+def _override_problems(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """editor_overrides: every key known to its editor, of the right type and in range (editors.hparams), and
+    a window within every model."""
+    from .editors.hparams import check_hparams
+
+    problems = []
+    for editor, overrides in (config.get("editor_overrides") or {}).items():
+        try:
+            check_hparams(overrides, editor, lambda key: None, field_prefix=f"editor_overrides.{editor}.")
+        except ConfigError as err:
+            problems.append((str(err.field), err.message))
+        window = overrides.get("window")
+        for name, model in config["models"].items():
+            if isinstance(window, int) and window > model["num_layers"]:
+                problems.append((f"editor_overrides.{editor}.window",
+                                 f"window of {window} layers is wider than model '{name}' ({model['num_layers']} layers)"))
+    return problems
 
 
 def layer_grid(config: dict[str, Any], model: str, source: str = "config") -> list[int]:

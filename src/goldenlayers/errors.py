@@ -11,11 +11,11 @@ class GoldenLayersError(Exception):
     """Base class of every error the CLI reports as a clean message."""
 
 
-class InputError(GoldenLayersError):
-    """Bad input: names the file, the record (case id or index) and the field or key."""
+class LocatedError(GoldenLayersError):
+    """An error located by the file, the record (case id or index) and the field or key it concerns."""
 
     def __init__(self, message: str, *, file: object = None, record: object = None, field: object = None):
-        self.file, self.record, self.field = file, record, field
+        self.message, self.file, self.record, self.field = message, file, record, field
         where = []
         if file is not None:
             where.append(f"file {file}")
@@ -27,8 +27,16 @@ class InputError(GoldenLayersError):
         super().__init__(f"{prefix}: {message}" if prefix else message)
 
 
+class InputError(LocatedError):
+    """Bad input: names the file, the record (case id or index) and the field or key."""
+
+
 class ConfigError(InputError):
     """A config value that is missing, of the wrong type, unknown, or out of range."""
+
+
+class OutputError(LocatedError):
+    """An output that cannot be written (no space left, no permission): names the file."""
 
 
 class DownloadError(GoldenLayersError):

@@ -1,12 +1,16 @@
 """Atomic output writing and provenance.
 
 Every output is written to a temporary file in the destination folder and renamed into place, so a
-job killed mid-write leaves no file that Snakemake (or a reader) could take as complete.
+job killed mid-write leaves no file that Snakemake (or a reader) could take as complete. The file gets the
+usual permissions of a new file (0666 minus the umask, as ``open`` would give it; ``mkstemp``'s private
+0600 would hide results from the other members of a cluster project's group). A write that fails for lack
+of space (or any other OS error) raises one :class:`~goldenlayers.errors.OutputError` naming the file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -19,22 +23,46 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import __version__
+from .errors import OutputError
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it, so set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        os.close(fd)
+    except OSError as err:
+        raise OutputError(_why(err), file=path) from err
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
+    except OSError as err:
+        raise OutputError(_why(err), file=path) from err
+    except Exception as err:  # writers that wrap the OS error in their own type (safetensors, matplotlib)
+        if "No space left" in str(err):
+            raise OutputError(_why(OSError(errno.ENOSPC, "No space left on device")), file=path) from err
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _why(err: OSError) -> str:
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"cannot write: no space left on the device ({err.strerror}); free some space and rerun"
+    return f"cannot write: {err.strerror or err}"
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

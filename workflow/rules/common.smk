@@ -3,16 +3,49 @@
 
 import json
 import re
+import sys
 from pathlib import Path
 
+from goldenlayers.caches import damaged_caches, damaged_message
 from goldenlayers.config import layer_grid, load_schema, validate_config
+from goldenlayers.errors import GoldenLayersError
+
+CONFIG_SOURCE = str(workflow.configfiles[-1]) if workflow.configfiles else "config"
+
+
+def stop(message):
+    """End the run before any job with one line (not Snakemake's traceback): what is wrong, where."""
+    print(f"goldenlayers: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def dag_check(function):
+    """Decorator for the helpers that read the config, hparams files or the registry while the workflow is
+    read or the DAG is built: a GoldenLayersError (it names the file and the key) ends the run in one line."""
+
+    def checked(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except GoldenLayersError as err:
+            stop(err)
+
+    checked.__name__, checked.__doc__ = function.__name__, function.__doc__
+    return checked
+
 
 # The repository root: workflow.basedir is the folder of workflow/Snakefile. Shipped samples and the
 # packaged hparams files are found from here, whatever the working directory.
 REPO_ROOT = Path(workflow.basedir).parent
 
-validate_config(config, source=str(workflow.configfiles[-1]) if workflow.configfiles else "config",
-                schema=load_schema(workflow.source_path("../schemas/config.schema.yaml")))
+dag_check(validate_config)(config, source=CONFIG_SOURCE,
+                           schema=load_schema(workflow.source_path("../schemas/config.schema.yaml")))
+
+# A damaged cache (truncated values, statistics or prefix file) would fail every job that reads it on every
+# rerun, after Snakemake removed those jobs' good outputs: stop first and name what to remove.
+# Only the main Snakemake process scans (not each cluster job, which reads the workflow again).
+_DAMAGED = damaged_caches() if getattr(workflow, "is_main_process", True) else []
+if _DAMAGED:
+    stop(damaged_message(_DAMAGED))
 
 MODELS = list(config["models"])
 DATASETS = list(config["datasets"])
@@ -29,7 +62,7 @@ wildcard_constraints:
 
 
 def layers_of(model):
-    return layer_grid(config, model, source=str(workflow.configfiles[-1]) if workflow.configfiles else "config")
+    return layer_grid(config, model, source=CONFIG_SOURCE)
 
 
 def model_spec_json(model):

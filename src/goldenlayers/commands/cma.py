@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+from ..data.context_length import read_cases_for_model
 from ..io import provenance, write_parquet
 from ..locate.cma import CASE_MODES, RESTORE_KINDS, run_cma
 from ..models.load import load_model
@@ -34,8 +35,9 @@ def add_arguments(parser):
 def run(args):
     set_threads(args.threads)
     begin = time.perf_counter()
-    cases = locator_cases(args)
     model, tokenizer, layout, info = load_model(args.model_dir, device=args.device, dtype=args.dtype)
+    fitting = read_cases_for_model(args.cases, tokenizer, model)
+    cases = locator_cases(args, fitting.cases, tokenizer, model)
     load_seconds = time.perf_counter() - begin
     grid = grid_arg(args.grid, layout)
     result = run_cma(model, tokenizer, layout, cases, grid=grid, noise_scale=args.noise_scale, samples=args.samples,
@@ -49,6 +51,7 @@ def run(args):
         locator="cma", model=model_name, model_revision=info.get("revision"), dataset=dataset,
         cases_file=str(args.cases), device=str(next(model.parameters()).device), dtype=args.dtype,
         threads=args.threads, config=result.settings, seed=args.seed,
+        **fitting.metadata(),
         golden_layer=result.golden.layer, golden_ties=list(result.golden.ties),
         golden_layer_all=result.golden_all.layer, golden_ties_all=list(result.golden_all.ties),
         seconds="wall time of the causal tracing after loading; load_seconds: reading the cases and loading the model",

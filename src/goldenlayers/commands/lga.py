@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+from ..data.context_length import read_cases_for_model
 from ..data.schema import read_cases
 from ..errors import InputError
 from ..io import provenance, write_parquet
@@ -41,15 +42,16 @@ def add_common_arguments(parser):
     parser.add_argument("--pool-seed", type=int, default=0, help="seed of the draw from --pool")
 
 
-def locator_cases(args) -> list:
-    """The cases a locator scores: --cases, topped up from --pool (minus --exclude) to --proxy-size."""
+def locator_cases(args, proxy: list, tokenizer, model) -> list:
+    """The cases a locator scores: the proxy cases (those of --cases that fit the model's context), topped up
+    from --pool (minus --exclude; only cases that fit) to --proxy-size."""
     from ..locate.proxy_cases import locator_proxy
 
-    proxy = read_cases(args.cases)
     if args.proxy_size is None or args.pool is None:
         return proxy
     excluded = [c.case_id for c in read_cases(args.exclude)] if args.exclude else []
-    cases = locator_proxy(proxy, read_cases(args.pool), excluded, args.proxy_size, args.pool_seed)
+    pool = read_cases_for_model(args.pool, tokenizer, model).cases
+    cases = locator_proxy(proxy, pool, excluded, args.proxy_size, args.pool_seed)
     log.info("locator proxy set: %d cases (%d from the proxy split, %d more from %s)", len(cases), len(proxy),
              len(cases) - len(proxy), args.pool)
     return cases
@@ -88,8 +90,9 @@ def add_arguments(parser):
 def run(args):
     set_threads(args.threads)
     begin = time.perf_counter()
-    cases = locator_cases(args)
     model, tokenizer, layout, info = load_model(args.model_dir, device=args.device, dtype=args.dtype)
+    fitting = read_cases_for_model(args.cases, tokenizer, model)
+    cases = locator_cases(args, fitting.cases, tokenizer, model)
     load_seconds = time.perf_counter() - begin
     grid = grid_arg(args.grid, layout)
     result = run_lga(model, tokenizer, layout, cases, grid=grid, params=args.params, tukey_k=args.tukey_k,
@@ -102,6 +105,7 @@ def run(args):
         locator="lga", model=model_name, model_revision=info.get("revision"), dataset=dataset,
         cases_file=str(args.cases), device=str(next(model.parameters()).device), dtype=args.dtype,
         threads=args.threads, config=result.settings,
+        **fitting.metadata(),
         golden_layer=result.golden.layer, golden_ties=list(result.golden.ties),
         golden_layer_all=result.golden_all.layer, golden_ties_all=list(result.golden_all.ties),
         seconds="wall time of the LGA computation (old answers, gradients, scores) after loading; load_seconds: "

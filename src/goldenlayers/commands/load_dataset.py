@@ -45,6 +45,7 @@ def run(args):
         "source_file": str(source),
         "source_sha256": actual,
         "package_version": __version__,
+        "skip_bad_records": args.skip_bad_records,  # model jobs skip cases too long for the model alike
         **result.metadata(),
     }
     write_parquet(args.output, cases_to_table(result.cases), metadata)

@@ -13,7 +13,7 @@ from ..io import read_parquet_metadata, sha256_file, write_parquet
 NAME = "split-dataset"
 HELP = "split cases.parquet into seeded, disjoint proxy and test sets"
 
-_CARRIED = ("dataset", "format", "source_file", "source_sha256")
+_CARRIED = ("dataset", "format", "source_file", "source_sha256", "skip_bad_records")
 
 
 def add_arguments(parser):
@@ -35,15 +35,19 @@ def run(args):
     except (OSError, ValueError) as err:
         raise InputError(f"cannot read Parquet: {err}", file=args.input) from None
     table_to_cases(table, file=args.input)  # checks it is an EditCase table with valid rows
-    proxy, test, plan = split_indices(
-        table.num_rows,
-        seed=args.seed,
-        proxy_size=args.proxy_size,
-        proxy_fraction=args.proxy_fraction,
-        proxy_min=args.proxy_min,
-        test_size=args.test_size,
-    )
     source_meta = read_parquet_metadata(args.input)
+    try:
+        proxy, test, plan = split_indices(
+            table.num_rows,
+            seed=args.seed,
+            proxy_size=args.proxy_size,
+            proxy_fraction=args.proxy_fraction,
+            proxy_min=args.proxy_min,
+            test_size=args.test_size,
+        )
+    except InputError as err:  # name the dataset and its file, not only the split setting
+        dataset = source_meta.get("dataset", "?")
+        raise InputError(f"dataset {dataset}: {err}", file=args.input) from None
     table = table.replace_schema_metadata(None)  # the splits carry only the provenance keys below
     common = {k: source_meta[k] for k in _CARRIED if k in source_meta}
     common.update({

@@ -430,6 +430,9 @@ def load_cases(path: str | os.PathLike, fmt: str, dataset: str, *, skip_bad_reco
     records = read_json_records(path)
     result = LoadResult(cases=[], n_records=len(records))
     seen: dict[str, int] = {}
+    positions: dict[str, list[int]] = {}  # every index of each record id, for the duplicate-id message
+    for index, raw in enumerate(records):
+        positions.setdefault(_record_id(fmt, raw, index), []).append(index)
     for index, raw in enumerate(records):
         rec = _Record(raw, file=path, index=index, record_id=_record_id(fmt, raw, index))
         notes = _Notes()
@@ -438,7 +441,8 @@ def load_cases(path: str | os.PathLike, fmt: str, dataset: str, *, skip_bad_reco
                 rec.fail(f"record is a JSON {_json_type(raw)}, expected an object", None)
             case = _finish(rec, reader(rec), dataset, notes)
             if case.case_id in seen:
-                rec.fail(f"duplicate case_id (also record at index {seen[case.case_id]})",
+                indices = ", ".join(str(i) for i in positions[case.case_id])
+                rec.fail(f"duplicate case_id {case.case_id!r} (records at indices {indices})",
                          "case_id" if fmt == "counterfact" else None)
         except InputError as err:
             if not skip_bad_records:

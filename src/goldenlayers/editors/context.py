@@ -74,7 +74,11 @@ def select_templates(by_length: dict[str, list[str]], length_params: list[list[i
 
 def load_templates(path, length_params: list[list[int]]) -> list[str]:
     """The templates an editor uses, from a stored context-prefix file (see :func:`select_templates`)."""
-    stored = json.loads(Path(path).read_text())
-    if "by_length" not in stored:
-        raise InputError("not a context-prefix file of this version; delete it and rerun", file=path, field="by_length")
+    from ..caches import prefixes_problem
+
+    problem = prefixes_problem(path)
+    if problem:
+        raise InputError(f"damaged context-prefix file ({problem}); remove it and rerun, the context_prefixes rule "
+                         "rebuilds it", file=path, field="by_length")
+    stored = json.loads(Path(path).read_text(encoding="utf-8"))
     return select_templates(stored["by_length"], length_params)

@@ -68,6 +68,7 @@ class TargetValue:
     target_prob: float
     info: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0  # wall time of the optimisation (kept when the value is stored and read back)
+    failure: str | None = None  # why the optimisation failed (an overflow): the case is recorded as failed
 
 
 class _StopForward(Exception):
@@ -347,7 +348,7 @@ def run_value_optimisations(
 def value_info(value: TargetValue) -> dict[str, float]:
     """The value optimisation's figures every editor reports (``edit_*`` columns of the edit table)."""
     return {"v_steps": value.steps, "v_loss": value.final_loss, "v_prob": value.target_prob,
-            "value_seconds": value.seconds}
+            "v_delta_norm": float(value.delta.norm()), "value_seconds": value.seconds}
 
 
 def optimize_target(ctx: EditContext, request: EditRequest, module: nn.Module) -> TargetValue:

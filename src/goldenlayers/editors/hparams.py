@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,25 +21,60 @@ import yaml
 from ..errors import ConfigError
 from ..io import stable_hash
 
-# The keys an editor understands, with the type each must have. Unknown keys are errors.
-COMMON_KEYS: dict[str, type | tuple[type, ...]] = {
-    "fact_token": str,
-    "v_num_grad_steps": int,
-    "v_lr": (int, float),
-    "v_weight_decay": (int, float),
-    "clamp_norm_factor": (int, float),
-    "kl_factor": (int, float),
-    "v_loss_threshold": (int, float),
-    "context_template_length_params": list,
-    "mom2_adjustment": bool,
+
+@dataclass(frozen=True)
+class Spec:
+    """What a hyperparameter must be: its type(s) and, for numbers, a finite value in a range."""
+
+    types: type | tuple[type, ...]
+    minimum: float | None = None  # inclusive lower bound
+    above: float | None = None  # exclusive lower bound
+    choices: tuple[str, ...] | None = None
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` is not allowed (None if it is)."""
+        types = self.types if isinstance(self.types, tuple) else (self.types,)
+        if isinstance(value, bool) and bool not in types:
+            return f"expected {_type_names(types)}, got a boolean"
+        if not isinstance(value, types):
+            return f"expected {_type_names(types)}, got {type(value).__name__} {value!r}"
+        if self.choices is not None and value not in self.choices:
+            return f"must be one of {', '.join(self.choices)}, got {value!r}"
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                return f"must be a finite number, got {value!r}"
+            if self.above is not None and not value > self.above:
+                return f"must be greater than {self.above:g}, got {value!r}"
+            if self.minimum is not None and not value >= self.minimum:
+                return f"must be at least {self.minimum:g}, got {value!r}"
+        return None
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    return " or ".join(t.__name__ for t in types)
+
+
+NUMBER = (int, float)
+# The keys an editor understands, with their type and range. Unknown keys are errors.
+COMMON_KEYS: dict[str, Spec] = {
+    "fact_token": Spec(str, choices=("subject_last", "last")),
+    "v_num_grad_steps": Spec(int, minimum=1),
+    "v_lr": Spec(NUMBER, above=0),
+    "v_weight_decay": Spec(NUMBER, minimum=0),
+    "clamp_norm_factor": Spec(NUMBER, above=0),
+    "kl_factor": Spec(NUMBER, minimum=0),
+    "v_loss_threshold": Spec(NUMBER, minimum=0),
+    "context_template_length_params": Spec(list),
+    "mom2_adjustment": Spec(bool),
 }
-EDITOR_KEYS: dict[str, dict[str, type | tuple[type, ...]]] = {
+EDITOR_KEYS: dict[str, dict[str, Spec]] = {
     "rome": {},
-    "r-rome": {"enable_random_prefix_keys": bool},
-    "memit": {"mom2_update_weight": (int, float, str), "window": int, "align": str},
-    "emmet": {"mom2_update_weight": (int, float, str), "emmet_lambda": (int, float), "update_norm_lambda": (int, float),
-              "emmet_lambda_single_edit": bool,
-              "window": int, "align": str},
+    "r-rome": {"enable_random_prefix_keys": Spec(bool)},
+    "memit": {"mom2_update_weight": Spec((int, float, str)), "window": Spec(int, minimum=1),
+              "align": Spec(str, choices=("end", "center"))},
+    "emmet": {"mom2_update_weight": Spec((int, float, str)), "emmet_lambda": Spec(NUMBER, minimum=0),
+              "update_norm_lambda": Spec(NUMBER, minimum=0), "emmet_lambda_single_edit": Spec(bool),
+              "window": Spec(int, minimum=1), "align": Spec(str, choices=("end", "center"))},
 }
 
 
@@ -52,6 +89,50 @@ CLOSEST_FAMILY = {
     "gpt_neox": "gpt2", "gptj": "gpt2", "gpt_neo": "gpt2", "opt": "gpt2", "falcon": "gpt2", "phi": "gpt2",
     "bloom": "gpt2", "biogpt": "gpt2",
 }
+
+
+def _length_params_problem(value: Any) -> str | None:
+    """context_template_length_params: a list of [prefix length >= 1, count >= 0] pairs."""
+    for item in value:
+        if (not isinstance(item, list) or len(item) != 2
+                or not all(isinstance(n, int) and not isinstance(n, bool) for n in item)
+                or item[0] < 1 or item[1] < 0):
+            return f"expected a list of [length >= 1, count >= 0] pairs, got {item!r} in {value!r}"
+    return None
+
+
+def _update_weight_problem(value: Any) -> str | None:
+    """mom2_update_weight: a positive number, or "<factor>*d" with a positive factor (see memit.py)."""
+    if isinstance(value, str):
+        from .memit import resolve_update_weight
+
+        try:
+            weight = resolve_update_weight(value, 1)
+        except ConfigError:
+            return f"expected a number or '<factor>*d' (factor per key dimension), got {value!r}"
+    else:
+        weight = value
+    if not math.isfinite(weight) or weight <= 0:
+        return f"must be a positive finite number (or a positive '<factor>*d'), got {value!r}"
+    return None
+
+
+def check_hparams(values: dict[str, Any], editor: str, source_of, field_prefix: str = "") -> None:
+    """Check the key, type and range of every hyperparameter in ``values``; ``source_of(key)`` names where
+    the key came from (file or config key). Raises ConfigError naming the source and the key (after
+    ``field_prefix``)."""
+    allowed = {**COMMON_KEYS, **EDITOR_KEYS[editor]}
+    for key, value in values.items():
+        if key not in allowed:
+            raise ConfigError(f"unknown hyperparameter (allowed: {', '.join(sorted(allowed))})",
+                              file=source_of(key), field=field_prefix + key)
+        problem = allowed[key].problem(value)
+        if problem is None and key == "context_template_length_params":
+            problem = _length_params_problem(value)
+        if problem is None and key == "mom2_update_weight":
+            problem = _update_weight_problem(value)
+        if problem:
+            raise ConfigError(problem, file=source_of(key), field=field_prefix + key)
 
 
 def hparams_path(hparams_dir: str | os.PathLike, editor: str, family: str) -> Path:
@@ -76,7 +157,8 @@ def log_family_fallback(path: str | os.PathLike, model_dir: str | os.PathLike) -
 
 
 def load_hparams(path: str | os.PathLike, editor: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Read an hparams file, apply overrides, check every key and type; raise ConfigError naming file and key."""
+    """Read an hparams file, apply overrides, check every key, type and range; raise ConfigError naming the
+    file (or the config's ``editor_overrides``) and the key."""
     path = Path(path)
     if editor not in EDITOR_KEYS:
         raise ConfigError(f"unknown editor {editor!r} (known: {', '.join(EDITOR_KEYS)})", field="editors")
@@ -88,17 +170,9 @@ def load_hparams(path: str | os.PathLike, editor: str, overrides: dict[str, Any]
         raise ConfigError(f"not valid YAML: {err}", file=path) from err
     if not isinstance(data, dict):
         raise ConfigError("top level must be a mapping", file=path)
-    allowed = {**COMMON_KEYS, **EDITOR_KEYS[editor]}
-    merged = {**data, **(overrides or {})}
-    for key, value in merged.items():
-        source = path if key in data and key not in (overrides or {}) else f"config editor_overrides.{editor}"
-        if key not in allowed:
-            raise ConfigError(f"unknown hyperparameter (allowed: {', '.join(sorted(allowed))})", file=source, field=key)
-        expected = allowed[key]
-        if isinstance(value, bool) and expected is not bool and bool not in (expected if isinstance(expected, tuple) else (expected,)):
-            raise ConfigError(f"expected {expected}, got a boolean", file=source, field=key)
-        if not isinstance(value, expected):
-            raise ConfigError(f"expected {expected}, got {type(value).__name__} {value!r}", file=source, field=key)
+    overrides = overrides or {}
+    merged = {**data, **overrides}
+    check_hparams(merged, editor, lambda key: f"config editor_overrides.{editor}" if key in overrides else path)
     missing = [k for k in ("v_num_grad_steps", "v_lr", "clamp_norm_factor", "kl_factor", "v_weight_decay") if k not in merged]
     if missing:
         raise ConfigError(f"missing hyperparameter(s) {missing}", file=path, field=missing[0])

@@ -18,6 +18,7 @@ if done alone, which the runtime analysis sums for brute force) and reports it a
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import time
@@ -29,7 +30,10 @@ import torch
 
 from ..errors import ConfigError, GoldenLayersError, InputError
 from ..io import atomic_path, stable_hash
+from ..evaluate.failures import is_numeric_failure
 from .core import EditContext, EditRequest, TargetValue, ValueProblem, optimize_target, value_problem
+
+log = logging.getLogger(__name__)
 
 # The hyperparameters the value optimisation reads (everything else only enters the solve).
 VALUE_KEYS = ("fact_token", "v_num_grad_steps", "v_lr", "v_weight_decay", "clamp_norm_factor", "kl_factor",
@@ -109,18 +113,36 @@ def compute_values(ctx: EditContext, requests: Iterable[EditRequest], site: Valu
         start = time.perf_counter()
         results = None
         if len(batch) > 1:
-            results = fastpath.optimize_targets_fast(ctx, [problem for _, problem in batch], module)
+            try:
+                results = fastpath.optimize_targets_fast(ctx, [problem for _, problem in batch], module)
+            except Exception as err:  # an overflow: redo the batch one case at a time to find the failing ones
+                if not is_numeric_failure(err):
+                    raise
+                results = None
             if results is not None:
                 share = (time.perf_counter() - start) / len(batch)
                 for result in results:
                     result.seconds = share
         if results is None:
-            results = [optimize_target(ctx, request, module) for request, _ in batch]
+            results = [_optimise_or_fail(ctx, request, module) for request, _ in batch]
         for (request, _), result in zip(batch, results):
             values[request.case_id] = result
         if progress is not None:
             progress.update(len(batch))
     return values
+
+
+def _optimise_or_fail(ctx: EditContext, request: EditRequest, module: torch.nn.Module) -> TargetValue:
+    """One case's value; a numeric failure (an overflow) gives a failed value (NaN) with its reason, so the
+    other cases are kept and the edit jobs record this one as failed."""
+    try:
+        return optimize_target(ctx, request, module)
+    except Exception as err:
+        if not is_numeric_failure(err):
+            raise
+        log.warning("case %s: value optimisation failed: %s; recorded as failed", request.case_id, err)
+        nan = torch.full((ctx.layout.hidden_size,), float("nan"))
+        return TargetValue(nan, nan.clone(), 0, float("nan"), float("nan"), failure=f"{type(err).__name__}: {err}")
 
 
 def _batches(items: list[tuple[EditRequest, ValueProblem]], batch_tokens: int) -> list[list[tuple[EditRequest, ValueProblem]]]:
@@ -151,6 +173,8 @@ def save_values(path: str | os.PathLike, values: dict[str, TargetValue], site: V
         tensors[f"{case_id}/delta"] = value.delta.detach().float().contiguous().cpu()
         cases[case_id] = {"steps": value.steps, "final_loss": value.final_loss, "target_prob": value.target_prob,
                           "seconds": value.seconds}
+        if value.failure:
+            cases[case_id]["failure"] = value.failure
     metadata = {"site": str(site), "value_hparams": json.dumps(value_hparams(hparams), sort_keys=True),
                 "cases": json.dumps(cases, sort_keys=True), **{k: json.dumps(v) for k, v in (extra or {}).items()}}
     with atomic_path(path) as tmp:
@@ -173,13 +197,18 @@ class ValueStore:
         except FileNotFoundError as err:
             raise InputError("target values file not found", file=self.path) from err
         except Exception as err:  # safetensors raises its own error types for a damaged file
-            raise InputError(f"not a readable safetensors file: {err}", file=self.path) from err
+            raise InputError(f"damaged target values file ({type(err).__name__}: {err}); remove it and rerun, the "
+                             "target_values rule rebuilds it", file=self.path) from err
         for field in ("site", "value_hparams", "cases"):
             if field not in metadata:
                 raise InputError("not a target values file (metadata field missing)", file=self.path, field=field)
         self.site = ValueSite.parse(metadata["site"])
         self.hparams = json.loads(metadata["value_hparams"])
         self.cases = json.loads(metadata["cases"])
+
+    def failure_of(self, case_id: str) -> str | None:
+        """Why the value optimisation of ``case_id`` failed (None if it did not, or the case is not here)."""
+        return (self.cases.get(case_id) or {}).get("failure")
 
     def lookup(self, ctx: EditContext, request: EditRequest, module: torch.nn.Module) -> TargetValue:
         if module is not self.site.module(ctx.layout):
@@ -198,7 +227,7 @@ class ValueStore:
             target_init=self._tensors[f"{request.case_id}/target_init"].to(device),
             delta=self._tensors[f"{request.case_id}/delta"].to(device),
             steps=int(case["steps"]), final_loss=float(case["final_loss"]), target_prob=float(case["target_prob"]),
-            seconds=float(case["seconds"]),
+            seconds=float(case["seconds"]), failure=case.get("failure"),
         )
 
 
@@ -209,7 +238,7 @@ def run_values_job(*, model_dir: str, cases_paths: list[str], site: str, hparams
     and test splits) at ``site``, written to ``out``."""
     from tqdm import tqdm
 
-    from ..data.schema import read_cases
+    from ..data.context_length import read_cases_for_model
     from ..models.load import load_model
     from .context import load_templates
 
@@ -220,9 +249,12 @@ def run_values_job(*, model_dir: str, cases_paths: list[str], site: str, hparams
     layout.check_layer(parsed.layer, field="site")
     templates = load_templates(templates_path, hparams["context_template_length_params"])
     ctx = EditContext(model, layout, tokenizer, hparams, templates)
+    fitting = [read_cases_for_model(path, tokenizer, model) for path in cases_paths]
     requests = [EditRequest(case.prompt, case.subject, case.target_new, case.case_id)
-                for path in cases_paths for case in read_cases(path)]
+                for part in fitting for case in part.cases]
     with tqdm(total=len(requests), desc=f"values {parsed}", unit="case", mininterval=5) as progress:
         values = compute_values(ctx, requests, parsed, progress, batch_tokens=batch_tokens)
-    save_values(out, values, parsed, hparams, extra={"model_revision": info["revision"], "seed": seed})
+    too_long = [record for part in fitting for record in part.too_long]
+    save_values(out, values, parsed, hparams, extra={"model_revision": info["revision"], "seed": seed,
+                                                     "too_long_records": too_long})
     return values

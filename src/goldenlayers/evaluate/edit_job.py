@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from .. import __version__
-from ..data.schema import read_cases
+from ..data.context_length import read_cases_for_model
 from ..editors.context import load_templates
 from ..editors.core import EditContext, EditRequest
 from ..editors.hparams import hparams_hash
@@ -27,6 +27,7 @@ from ..editors.registry import get_editor
 from ..errors import InputError
 from ..io import write_json, write_parquet
 from ..models.load import load_model
+from .failures import is_numeric_failure, update_failure
 from .metrics import METRIC_PROTOCOL, mean_or_nan, predicted_tokens, token_accuracy, unchanged_fraction
 from .sweep import predict
 from .tokens import encode_qa
@@ -168,9 +169,10 @@ def run_edit_jobs(
     ctx = EditContext(model, layout, tokenizer, hparams, templates, second_moment, values)
     digest = hparams_hash(hparams)
     frames = []
-    for part in splits:
+    fittings = [read_cases_for_model(part.cases_path, tokenizer, model) for part in splits]  # all checked first
+    for part, fitting in zip(splits, fittings):
         rows = [_edit_case(ctx, editor, case, layer, limits)
-                for case in tqdm(read_cases(part.cases_path), desc=f"{editor_name} L{layer} {dataset}/{part.split}",
+                for case in tqdm(fitting.cases, desc=f"{editor_name} L{layer} {dataset}/{part.split}",
                                  unit="case", mininterval=5)]
         frame = pd.DataFrame(rows)
         provenance = {
@@ -183,7 +185,8 @@ def run_edit_jobs(
         front = ["model", "model_revision", "editor", "dataset", "split", "layer", "edited_layers", "case_id",
                  "rewrite_acc", "rephrase_acc", "locality", "portability", "pre_rewrite_acc", "status", "failure_reason",
                  "seconds", "hparams_hash", "seed", "package_version"]
-        frames.append((part, frame[front + [c for c in frame.columns if c not in front]], provenance))
+        frames.append((part, frame[front + [c for c in frame.columns if c not in front]],
+                       {**provenance, **fitting.metadata()}))
     for part, frame, provenance in frames:
         write_json(part.out_hparams, {"editor": editor_name, "hparams": hparams, "hparams_hash": digest,
                                       "edited_layers": edited_layers})
@@ -200,12 +203,17 @@ def _edit_case(ctx: EditContext, editor, case, layer: int, limits: EvalLimits) -
     pre_rewrite = token_accuracy(pre[0], queries["rewrite"][0])
     request = EditRequest(case.prompt, case.subject, case.target_new, case.case_id)
     row: dict[str, Any] = {"case_id": case.case_id, "pre_rewrite_acc": pre_rewrite, "status": "ok", "failure_reason": None}
-    deltas, extra = editor.compute_deltas(ctx, request, layer)
-    bad = [l for l, d in deltas.items() if not torch.isfinite(d).all()]
-    if bad:
-        row.update(status="failed", failure_reason=f"non-finite update at layer(s) {bad}",
+    try:
+        deltas, extra = editor.compute_deltas(ctx, request, layer)
+        failure = update_failure(deltas, extra, ctx.values.failure_of(case.case_id) if ctx.values is not None else None)
+    except Exception as err:  # an overflow or a singular solve fails this case, not the job
+        if not is_numeric_failure(err):
+            raise
+        deltas, extra, failure = {}, {}, f"numeric failure while computing the update: {type(err).__name__}: {err}"
+    if failure:
+        row.update(status="failed", failure_reason=failure,
                    rewrite_acc=math.nan, rephrase_acc=math.nan, portability=math.nan, locality=math.nan)
-        log.warning("case %s: non-finite update at layers %s; recorded as failed", case.case_id, bad)
+        log.warning("case %s: %s; recorded as failed", case.case_id, failure)
     else:
         with AppliedEdit(layout, deltas):
             row.update(evaluate_case(model, tokenizer, queries, pre[1:]))

@@ -10,6 +10,7 @@ def dataset_entry(dataset):
     return config["datasets"][dataset] or {}
 
 
+@dag_check
 def dataset_resolved(dataset):
     """What the dataset reads: the shipped sample, the user's local file, or a download (data/sources.py)."""
     return _gl_resolve_dataset(dataset, dataset_entry(dataset))

@@ -36,6 +36,7 @@ def hparams_file(model, editor):
     return str(family_hparams_path(hparams_dir, editor, family))
 
 
+@dag_check
 def editor_hparams(model, editor):
     """The editor's resolved hyperparameters for a model (YAML file + overrides), read at DAG time."""
     from goldenlayers.editors.hparams import load_hparams
@@ -71,3 +72,9 @@ def stats_args(wildcards):
     """The edit job's `--stats LAYER=PATH ...` arguments matching stats_inputs."""
     return " ".join(f"--stats {l}={stats_file(wildcards.model, l)}"
                     for l in stats_layers(wildcards.model, wildcards.editor, wildcards.layer))
+
+
+# Every editor's hyperparameters (file + overrides) checked while the workflow is read, before the DAG.
+for _model in MODELS:
+    for _editor in EDITORS:
+        editor_and_hparams(_model, _editor)
