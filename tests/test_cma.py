@@ -12,6 +12,7 @@ import torch
 
 from goldenlayers import cli
 from goldenlayers.data.schema import EditCase
+from goldenlayers.errors import ConfigError
 from goldenlayers.io import read_parquet_metadata
 from goldenlayers.locate.cma import (case_noise, run_cma, subject_embedding_std, subject_positions, trace_case,
                                      window_layers)
@@ -155,7 +156,7 @@ def test_window_zero_gives_the_corrupted_probability_at_every_layer():
     assert np.allclose(result.mean_indirect_effect, 0.0, atol=1e-7)
 
 
-def test_cases_the_clean_model_gets_wrong_are_skipped_and_counted():
+def test_default_traces_the_models_own_prediction_known_mode_skips_and_counts():
     model, tokenizer, layout = tiny("llama")
     prompt = CASES[0].prompt
     clean = probs_with_noise(model, layout, tokenizer(prompt).input_ids, [0], torch.zeros(1, 1, layout.hidden_size))
@@ -165,21 +166,34 @@ def test_cases_the_clean_model_gets_wrong_are_skipped_and_counted():
     assert wrong  # the seeded tiny model does not predict " French"'s first token (a space byte)
     cases = [make_case("known", prompt, "Danielle Darrieux", None),
              make_case("old", prompt, "Danielle Darrieux", "French")]
-    result = run_cma(model, tokenizer, layout, cases, samples=2, window=2)
-    assert [t.kept for t in result.traces] == [True, not wrong]
-    assert result.n_skipped == int(wrong)
+    # default (cases="prediction"): every case traces the model's own clean prediction, ground truth or not
+    traced = run_cma(model, tokenizer, layout, cases, samples=2, window=2)
+    assert [t.kept for t in traced.traces] == [True, True] and traced.n_skipped == 0
+    assert {t.clean_token for t in traced.traces} == {clean_token}
+    per_case = traced.case_frame(tokenizer)
+    assert per_case["traced_token"].eq(tokenizer.decode([clean_token])).all()
+    effect = per_case["p_clean"] - per_case["p_corrupt"]
+    assert np.allclose(per_case["corruption_effect"], effect) and per_case["seconds"].gt(0).all()
+    assert not per_case.loc[per_case["case_id"] == "old", "prediction_is_ground_truth"].any()
+    frame = traced.layer_frame("tiny", "zsre")
+    assert (frame["n_kept"] == 2).all() and (frame["cases_mode"] == "prediction").all()
+    assert frame["mean_corruption_effect"].iloc[0] == pytest.approx(float(per_case.groupby("case_id")
+                                                                          ["corruption_effect"].first().mean()))
+    # "known": only cases whose ground truth starts with the prediction; without ground truth: skipped too
+    result = run_cma(model, tokenizer, layout, cases, samples=2, window=2, cases_mode="known")
+    assert [t.kept for t in result.traces] == [False, not wrong]
+    assert result.n_skipped == 1 + int(wrong)
     per_case = result.case_frame(tokenizer)
     skipped = per_case[per_case["case_id"] == "old"]
     assert skipped["p_restored"].isna().all() and (~skipped["kept"]).all()
     assert skipped["skip_reason"].notna().all() and skipped["p_clean"].notna().all()
     assert (skipped["expected_token_id"] == qa.ids[qa.n_query]).all()
-    kept = per_case[per_case["case_id"] == "known"].set_index("layer")["p_restored"]
-    assert np.allclose(kept.to_numpy(), result.mean_effect)  # the mean is over kept cases only
     frame = result.layer_frame("tiny", "zsre")
-    assert (frame["n_skipped"] == 1).all() and (frame["n_kept"] == 1).all() and (frame["n_cases"] == 2).all()
-    all_wrong = run_cma(model, tokenizer, layout, [cases[1]], samples=2, window=2)
-    assert np.isnan(all_wrong.mean_effect).all() and all_wrong.golden.layer is None
-    assert not all_wrong.layer_frame("tiny", "zsre")["is_golden"].any()
+    assert (frame["n_skipped"] == 2).all() and (frame["n_kept"] == 0).all() and (frame["n_cases"] == 2).all()
+    assert np.isnan(result.mean_effect).all() and result.golden.layer is None
+    assert not frame["is_golden"].any() and np.isnan(frame["mean_corruption_effect"]).all()
+    with pytest.raises(ConfigError):
+        run_cma(model, tokenizer, layout, cases, samples=2, window=2, cases_mode="sometimes")
 
 
 def test_cli_writes_the_contract(tmp_path):

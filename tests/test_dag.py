@@ -104,6 +104,8 @@ def test_paper_per_dataset_and_per_model_jobs(paper, paper_counts):
     for kind in ("lga", "cma"):
         if (paper.get(kind) or {}).get("enabled", True):
             expected[kind] = n_models * n_datasets
+            # each locator is judged at its own layer: one edit_choice job per (model, editor, dataset)
+            expected["edit_choice"] = expected.get("edit_choice", 0) + n_models * n_editors * n_datasets
     # rules of this list that the DAG has must have exactly these counts; edit/lga/cma/prepare must exist
     for rule in ("prepare_model", "load_dataset", "lga", "cma"):
         if rule in expected:

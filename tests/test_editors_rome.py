@@ -112,3 +112,29 @@ def test_rrome_edits_smollm2_counterfact_case0(smollm2, smollm2_templates):
         assert greedy(request.prompt).startswith(" English")
         assert greedy("The Eiffel Tower is located in the city of").startswith(" Paris")
     assert greedy(request.prompt).startswith(" French"), "the model must be restored after the edit"
+
+
+def test_r_rome_without_prefix_keys_uses_the_bare_prompt_key(tiny):
+    """enable_random_prefix_keys: false is honoured: R-ROME then builds its update on the bare prompt's key
+    (u = k / |k| without mom2_adjustment), instead of the key averaged over the context prefixes."""
+    model, tokenizer, layout = tiny
+    layer = 2
+    deltas = {}
+    for flag in (True, False):
+        ctx = EditContext(model, layout, tokenizer, {**TINY_HPARAMS, "enable_random_prefix_keys": flag},
+                          TINY_TEMPLATES)
+        deltas[flag] = get_editor("r-rome").compute_deltas(ctx, TINY_REQUEST, layer)[0][layer].double()
+    position = subject_last_index(tokenizer, TINY_REQUEST.prompt_template, TINY_REQUEST.subject)
+    prompt_key = projection_io_at(ctx, layer, [fill(TINY_REQUEST.prompt_template, TINY_REQUEST.subject)],
+                                  [position])[0][0].double()
+    averaged_key = keys_over_templates(ctx, TINY_REQUEST, layer)[0].double().mean(0)
+
+    def direction(delta):  # the update's right singular vector: the key it is built on
+        return torch.linalg.svd(delta)[2][0]
+
+    def cosine(a, b):
+        return float(torch.abs(a @ b) / (a.norm() * b.norm()))
+
+    assert cosine(direction(deltas[False]), prompt_key) > 1 - 1e-6
+    assert cosine(direction(deltas[True]), averaged_key) > 1 - 1e-6
+    assert cosine(prompt_key, averaged_key) < 1 - 1e-4  # the two keys differ, so the switch matters

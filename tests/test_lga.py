@@ -114,9 +114,19 @@ def test_runs_on_every_family_with_grid_and_tukey(family):
     assert frame["mean_query_tokens"].iloc[0] == pytest.approx(
         np.mean([encode_qa(tokenizer, c.prompt, c.target_new).n_query for c in CASES]))
     per_case = result.case_frame()
-    assert len(per_case) == 10 and set(per_case.columns) >= {"case_id", "layer", "contribution"}
+    assert len(per_case) == 10 and set(per_case.columns) >= {"case_id", "layer", "contribution", "old_is_greedy",
+                                                              "seconds"}
     sums = per_case.groupby("layer")["contribution"].sum().to_numpy()
     assert np.allclose(sums, frame["score"].to_numpy())
+    # diagnostics: the sign of the kept layers' S_L, and whose old answer the model itself gives
+    kept = frame.loc[frame["kept"], "score"].to_numpy()
+    assert frame["frac_negative"].iloc[0] == pytest.approx((kept < 0).mean())
+    assert frame["all_kept_negative"].iloc[0] == bool((kept < 0).all())
+    assert frame["n_old_is_greedy"].iloc[0] == per_case.groupby("case_id")["old_is_greedy"].first().sum()
+    assert (per_case.groupby("case_id")["seconds"].first() > 0).all()
+    greedy = run_lga(model, tokenizer, layout, CASES, old_answer_mode="greedy")
+    # every greedy old answer is the model's own, except an empty one (that case is skipped)
+    assert greedy.layer_frame("tiny", "counterfact")["n_old_is_greedy"].iloc[0] == len(CASES) - greedy.n_skipped
 
 
 def test_old_answer_modes_and_greedy_length():

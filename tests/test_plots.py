@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import synthetic
-from goldenlayers.analysis.compare import compare_locators
+from goldenlayers.analysis.compare import compare_locators, wide_locators
 from goldenlayers.analysis.golden import golden_layers
 from goldenlayers.analysis.runtime import runtime_table
 from goldenlayers.analysis.scores import add_overall, layer_scores
@@ -40,12 +40,14 @@ def tables():
     scores = layer_scores(cases)
     golden = golden_layers(cases, scores)
     lga, cma = pd.concat(lga, ignore_index=True), pd.concat(cma, ignore_index=True)
-    regret, paired = compare_locators(cases, golden, lga, cma, n_boot=50)
+    regret, paired, _ = compare_locators(cases, golden, lga, cma, n_boot=50)
+    lga_cases, cma_cases = pd.concat(lga_cases), pd.concat(cma_cases)
     return {
         "layer_scores": scores, "golden_layers": golden, "regret": regret, "lga_vs_cma": paired,
+        "locators": wide_locators(golden, regret, paired, lga, cma, min_cases=5),
         "transfer": transfer_matrix(golden, scores, lga, cma),
-        "runtime": runtime_table(cases, lga, cma, num_layers={"m": 6}),
-        "proxy_size": proxy_size_sensitivity(cases, golden, pd.concat(lga_cases), pd.concat(cma_cases), repeats=3),
+        "runtime": runtime_table(cases, lga, cma, num_layers={"m": 6}, lga_cases=lga_cases, cma_cases=cma_cases),
+        "proxy_size": proxy_size_sensitivity(cases, golden, lga_cases, cma_cases, repeats=3),
     }
 
 
@@ -66,7 +68,29 @@ def test_missing_inputs_draw_an_explanation(tables, tmp_path):
     from goldenlayers.plots import fig3_lga_cma
 
     no_locators = tables["regret"][tables["regret"]["locator"].isin(["bf", "test_best"])]
-    fig = fig3_lga_cma.draw({"regret": no_locators, "lga_vs_cma": tables["lga_vs_cma"].iloc[0:0]}, editor="r-rome")
+    fig = fig3_lga_cma.draw({"regret": no_locators, "lga_vs_cma": tables["lga_vs_cma"].iloc[0:0],
+                             "locators": tables["locators"]}, editor="r-rome")
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert any("Neither LGA nor CMA" in t for t in texts)
     assert all(p.stat().st_size > 0 for p in save_figure(fig, tmp_path / "empty", dpi=40))
+
+
+def test_absent_bars_say_no_data_and_intervals_show_n(tables, tmp_path):
+    from goldenlayers.plots import fig3_lga_cma, fig4_runtime
+
+    regret = tables["regret"].copy()
+    gone = (regret["locator"] == "cma") & (regret["dataset"] == "zsre")
+    regret.loc[gone, ["test_mean", "test_sem"]] = float("nan")  # CMA chose nothing on zsre
+    fig = fig3_lga_cma.draw({"regret": regret, "lga_vs_cma": tables["lga_vs_cma"], "locators": tables["locators"]},
+                            editor="r-rome")
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "no data" in texts and any(t.startswith("n=") for t in texts)
+    save_figure(fig, tmp_path / "fig3", dpi=40)
+    runtime = tables["runtime"].copy()
+    runtime["cma_seconds_per_case"] = float("nan")
+    runtime["cma_missing"] = "cma processed no case"
+    fig = fig4_runtime.draw({"runtime": runtime}, model="m")
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert texts.count("cma processed no case") == len(runtime) and any(t.startswith("n=") for t in texts)
+    assert not fig.axes[0].get_lines()  # bars per dataset, no line joining datasets
+    save_figure(fig, tmp_path / "fig4", dpi=40)

@@ -282,6 +282,61 @@ def test_second_run_gives_identical_parquet(done, tiny, tmp_path):
         assert first.equals(again), f"{relative} differs between two runs"
 
 
+# ---------------------------------------------------------------------------------------------- locator layers
+
+
+def test_lga_forced_off_the_grid_is_edited_and_judged_there(done, tiny, tmp_path):
+    """Each locator is judged at its own choice: LGA's scores are rewritten (in a copy of the complete run) so
+    that it picks a layer off the grid; the edit_choice jobs edit the test split there, and LGA's rows use it."""
+    import shutil
+
+    import numpy as np
+    import pandas as pd
+
+    from goldenlayers.io import read_parquet_metadata, write_parquet
+
+    work = tmp_path / "offgrid"
+    shutil.copytree(done, work, symlinks=True)
+    model, dataset = next(iter(tiny["models"])), next(iter(tiny["datasets"]))
+    num_layers = tiny["models"][model]["num_layers"]
+    off_grid = max(set(range(num_layers)) - set(tiny["layers"]))
+    path = work / f"results/locate/{model}/{dataset}/lga.parquet"
+    frame = pd.read_parquet(path)
+    frame["score"] = np.where(frame["layer"] == off_grid, 10.0, 1.0 + 0.1 * frame["layer"])
+    frame["kept"] = True
+    write_parquet(path, frame, metadata=read_parquet_metadata(path))
+
+    result = snakemake(work, "--configfile", TINY, "--cores", "2", "results/tables/locators.parquet",
+                       timeout=RUN_TIMEOUT)
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text[-6000:]
+    ran = re.findall(r"rule edit_choice:\n(?:\s+.*\n)*?\s+wildcards: (.*)", text)
+    assert {f"editor={e}" for e in tiny["editors"]} <= {part for w in ran for part in w.split(", ")
+                                                          if "locator=lga" in w and f"dataset={dataset}" in w}, ran
+    for editor in tiny["editors"]:
+        edited = pd.read_parquet(work / f"results/edits/{model}/{editor}/{dataset}/test/lga_choice.parquet")
+        assert set(edited["layer"]) == {off_grid} and len(edited) == tiny["split"]["test_size"]
+        log = (work / f"logs/edit_choice/{model}/{editor}/{dataset}/lga.log").read_text()
+        assert f"lga chose layer {off_grid} (off the grid)" in log
+    regret = pd.read_parquet(work / "results/tables/regret.parquet")
+    lga = regret[(regret["locator"] == "lga") & (regret["dataset"] == dataset)]
+    assert len(lga) and (lga["layer"] == off_grid).all() and (lga["ties"] == str(off_grid)).all()
+    assert (lga["n"] == tiny["split"]["test_size"]).all() and lga["test_mean"].notna().all()
+    assert all(str(off_grid) in row.split(";") for row in lga["evaluated_layers"])
+    wide = pd.read_parquet(work / "results/tables/locators.parquet")
+    assert (wide.loc[wide["dataset"] == dataset, "lga_layer"] == off_grid).all()
+
+
+def test_claims_table_of_the_tiny_run_follows_its_rules(done):
+    """The aggregate stage writes the claims table for any run; every verdict follows the rule in its row."""
+    import pandas as pd
+    from test_claims import check_claims
+
+    table = pd.read_csv(done / "results/tables/claims.csv")
+    check_claims(table.fillna({"rule": ""}))
+    assert "claims" in (done / "results/tables/claims.md").read_text().lower()
+
+
 # ---------------------------------------------------------------------------------------------- clean checkout
 
 

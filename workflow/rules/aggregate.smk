@@ -3,7 +3,9 @@
 # proxy-size sensitivity. Needs common.smk (MODELS, DATASETS, EDITORS, SPLITS, layers_of) and, for the
 # locator inputs, config lga/cma.enabled. A disabled locator is simply absent from the analysis.
 #
-# config["analysis"] (optional; defaults here): n_boot, repeats, failed (drop|zero), reference_editor.
+# config["analysis"] (defaults in functions/aggregate.smk and config/schema.yaml): n_boot, repeats, failed
+# (drop|zero), reference_editor, min_cases, max_failed_fraction, claims_metric, claims_margin. The analysis
+# also reads the test edits at the locators' own choices (rule edit_choice).
 
 rule collect_edits:
     input:
@@ -33,6 +35,8 @@ rule aggregate:
         golden_tex=f"{TABLES}/golden_layers.tex",
     params:
         failed=ANALYSIS["failed"],
+        seed=config["seed"],
+        max_failed=max_failed_arg(),
         out_dir=lambda w, output: os.path.dirname(output.golden),
     conda:
         "../../envs/goldenlayers.yaml"
@@ -43,7 +47,7 @@ rule aggregate:
         runtime=20,
     shell:
         "goldenlayers aggregate --cases {input:q} --out-dir {params.out_dir:q} --failed {params.failed}"
-        " > {log:q} 2>&1"
+        " --seed {params.seed} {params.max_failed} > {log:q} 2>&1"
 
 
 rule analyse:
@@ -55,6 +59,7 @@ rule analyse:
         lga_cases=locator_inputs("lga", per_case=True),
         cma=locator_inputs("cma"),
         cma_cases=locator_inputs("cma", per_case=True),
+        choice_edits=choice_edit_targets(),
     output:
         regret=f"{TABLES}/regret.parquet",
         regret_csv=report(f"{TABLES}/regret.csv", caption="../report/regret_table.rst", category="Tables",
@@ -81,6 +86,10 @@ rule analyse:
         proxy_size=f"{TABLES}/proxy_size.parquet",
         proxy_size_csv=report(f"{TABLES}/proxy_size.csv", caption="../report/proxy_size_table.rst",
                               category="Tables", labels={"table": "proxy-size sensitivity (CSV)"}),
+        claims=f"{TABLES}/claims.parquet",
+        claims_csv=report(f"{TABLES}/claims.csv", caption="../report/claims.rst", category="Tables",
+                          labels={"table": "claims of the paper (CSV)"}),
+        claims_md=f"{TABLES}/claims.md",
     params:
         out_dir=lambda w, output: os.path.dirname(output.regret),
         seed=config["seed"],
@@ -91,6 +100,9 @@ rule analyse:
         tukey_k=config["lga"]["tukey_k"],
         quantile_method=config["lga"]["quantile_method"],
         num_layers=json.dumps({model: spec["num_layers"] for model, spec in config["models"].items()}),
+        min_cases=ANALYSIS["min_cases"],
+        claims_metric=ANALYSIS["claims_metric"],
+        claims_margin=ANALYSIS["claims_margin"],
     conda:
         "../../envs/goldenlayers.yaml"
     log:
@@ -105,4 +117,5 @@ rule analyse:
         " --out-dir {params.out_dir:q} --seed {params.seed} --n-boot {params.n_boot} --repeats {params.repeats}"
         " --failed {params.failed} --reference-editor {params.reference_editor:q}"
         " --tukey-k {params.tukey_k} --quantile-method {params.quantile_method}"
-        " --num-layers {params.num_layers:q} > {log:q} 2>&1"
+        " --num-layers {params.num_layers:q} --choice-edits {input.choice_edits:q} --min-cases {params.min_cases}"
+        " --claims-metric {params.claims_metric} --claims-margin {params.claims_margin} > {log:q} 2>&1"

@@ -79,3 +79,46 @@ rule edit:
         " --eval-limits {params.limits:q} --seed {params.seed} --device {params.device} --dtype {params.dtype}"
         " --threads {threads} --out {output.proxy:q} {output.test:q}"
         " --out-hparams {output.proxy_hparams:q} {output.test_hparams:q} > {log:q} 2>&1"
+
+
+# Each locator is judged at its own choice: the test split is edited at the layer(s) LGA or CMA chose over
+# every layer, off the grid too. The job reads the choice from the locator's file; a chosen layer on the grid
+# reuses that grid edit, any other layer is edited in the job (its values optimised there).
+rule edit_choice:
+    input:
+        unpack(choice_stats_inputs),
+        model=model_ready,
+        locator="results/locate/{model}/{dataset}/{locator}.parquet",
+        test="results/data/{dataset}/test.parquet",
+        templates="results/prefixes/{model}.json",
+        hparams=lambda w: hparams_file(w.model, w.editor),
+        grid=grid_test_results,
+    output:
+        "results/edits/{model}/{editor}/{dataset}/test/{locator}_choice.parquet",
+    params:
+        overrides=lambda w: json.dumps(editor_overrides(w.editor), sort_keys=True),
+        stats=choice_stats_args,
+        limits=json.dumps(config["evaluation"], sort_keys=True),
+        seed=config["seed"],
+        device=config["device"],
+        dtype=config["dtype"],
+    wildcard_constraints:
+        locator="lga|cma",
+    conda:
+        "../../envs/goldenlayers.yaml"
+    log:
+        "logs/edit_choice/{model}/{editor}/{dataset}/{locator}.log",
+    benchmark:
+        "logs/benchmarks/{model}/edit_choice/{editor}/{dataset}/{locator}.tsv"
+    threads: config["threads"]["edit"]
+    resources:
+        gpu=USE_GPU,
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
+    shell:
+        "goldenlayers edit-choice --locator-file {input.locator:q} --locator {wildcards.locator}"
+        " --grid-results {input.grid:q} --model-dir resources/models/{wildcards.model}"
+        " --model-name {wildcards.model:q} --cases {input.test:q} --dataset {wildcards.dataset}"
+        " --editor {wildcards.editor} --hparams {input.hparams:q} --overrides {params.overrides:q}"
+        " --templates {input.templates:q} {params.stats} --eval-limits {params.limits:q} --seed {params.seed}"
+        " --device {params.device} --dtype {params.dtype} --threads {threads} --out {output:q} > {log:q} 2>&1"

@@ -28,7 +28,7 @@ rule fig2_deviation:
     output:
         pdf=f"{FIGURES}/fig2_deviation_{{model}}_{{editor}}.pdf",
         png=_figure_report(f"{FIGURES}/fig2_deviation_{{model}}_{{editor}}.png", "fig2_deviation",
-                           "Fig. 2: distance from the optimal layer", model="{model}", editor="{editor}"),
+                           "Fig. 2: distance from the best fixed layer", model="{model}", editor="{editor}"),
     params:
         stem=lambda w: f"{FIGURES}/fig2_deviation_{w.model}_{w.editor}",
     conda:
@@ -42,7 +42,7 @@ rule fig2_deviation:
 
 rule fig3_lga_cma:
     input:
-        tables=[f"{TABLES}/regret.parquet", f"{TABLES}/lga_vs_cma.parquet"],
+        tables=[f"{TABLES}/regret.parquet", f"{TABLES}/lga_vs_cma.parquet", f"{TABLES}/locators.parquet"],
         code=plot_code("fig3_lga_cma"),
     output:
         pdf=f"{FIGURES}/fig3_lga_cma_{{editor}}.pdf",

@@ -4,14 +4,17 @@
 # is_golden is the argmax over the grid, comparable with brute force, and is_golden_all the argmax over
 # every layer. The benchmark files time the whole job (the runtime analysis uses the `seconds` column,
 # the locator's own compute time after loading, like the per-case seconds of the brute-force edits).
-# config["lga"] = {enabled, params, tukey_k, quantile_method, old_answer};
-# config["cma"] = {enabled, noise_scale, samples, window, max_batch}; the CMA noise seed is config["seed"].
+# config["lga"] = {enabled, params, tukey_k, quantile_method, old_answer, proxy_size};
+# config["cma"] = {enabled, noise_scale, samples, window, max_batch, cases, proxy_size}; the CMA noise seed is
+# config["seed"]. proxy_size tops the locator's proxy set up from the dataset's cases outside both splits.
 
 
 rule lga:
     input:
         model=model_ready,
         cases="results/data/{dataset}/proxy.parquet",
+        pool="results/data/{dataset}/cases.parquet",
+        exclude="results/data/{dataset}/test.parquet",
     output:
         scores="results/locate/{model}/{dataset}/lga.parquet",
         cases="results/locate/{model}/{dataset}/lga_cases.parquet",
@@ -21,6 +24,7 @@ rule lga:
         tukey_k=config["lga"]["tukey_k"],
         quantile_method=config["lga"]["quantile_method"],
         old_answer=config["lga"]["old_answer"],
+        pool=lambda w, input: _locate_pool(input, "lga"),
     conda:
         "../../envs/goldenlayers.yaml"
     log:
@@ -35,13 +39,15 @@ rule lga:
     shell:
         "goldenlayers lga {params.common} --cases {input.cases:q} --dataset {wildcards.dataset:q}"
         " --params {params.params} --tukey-k {params.tukey_k} --quantile-method {params.quantile_method}"
-        " --old-answer {params.old_answer} --out {output.scores:q} --out-cases {output.cases:q} > {log:q} 2>&1"
+        " --old-answer {params.old_answer} {params.pool} --out {output.scores:q} --out-cases {output.cases:q} > {log:q} 2>&1"
 
 
 rule cma:
     input:
         model=model_ready,
         cases="results/data/{dataset}/proxy.parquet",
+        pool="results/data/{dataset}/cases.parquet",
+        exclude="results/data/{dataset}/test.parquet",
     output:
         scores="results/locate/{model}/{dataset}/cma.parquet",
         cases="results/locate/{model}/{dataset}/cma_cases.parquet",
@@ -52,6 +58,8 @@ rule cma:
         window=config["cma"]["window"],
         max_batch=config["cma"]["max_batch"],
         seed=config["seed"],
+        trace_cases=config["cma"]["cases"],
+        pool=lambda w, input: _locate_pool(input, "cma"),
     conda:
         "../../envs/goldenlayers.yaml"
     log:
@@ -66,5 +74,5 @@ rule cma:
     shell:
         "goldenlayers cma {params.common} --cases {input.cases:q} --dataset {wildcards.dataset:q}"
         " --noise-scale {params.noise_scale} --samples {params.samples} --window {params.window}"
-        " --max-batch {params.max_batch} --seed {params.seed}"
+        " --max-batch {params.max_batch} --seed {params.seed} --trace-cases {params.trace_cases} {params.pool}"
         " --out {output.scores:q} --out-cases {output.cases:q} > {log:q} 2>&1"

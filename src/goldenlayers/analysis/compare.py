@@ -1,15 +1,18 @@
-"""Locators judged on the test split: scores at the chosen layers, regret with bootstrap intervals, LGA vs CMA.
+"""Locators judged on the test split, each at the layer it chose: scores, regret with bootstrap intervals, LGA vs CMA.
 
-For one (model, editor, dataset, metric) and a locator that picks layer l:
+For one (model, editor, dataset, metric) and a locator that picks the tie set T (usually one layer):
 
-- ``test_mean``/``test_sem``: the mean (SEM) over test cases of the score of editing at l;
-- ``regret``: the mean over test cases of (case's best score over the grid) - (score at l), i.e. the
-  sample-wise optimum minus what the locator achieves, with a seeded percentile bootstrap interval over
-  test cases;
-- locators: ``bf`` (brute-force golden layer on the proxy split), ``lga``, ``cma``, and the oracle
-  ``test_best`` (the best fixed layer on test itself: the floor any one-layer locator can reach).
+- ``test_mean``/``test_sem``: mean (SEM) over test cases of the case's score at T (the mean over T's layers:
+  the tie rule of :mod:`goldenlayers.analysis.ties`);
+- ``regret``: the mean over test cases of (case's best score over the *evaluated layers*) - (score at T), i.e.
+  the sample-wise optimum minus what the locator achieves, with a seeded percentile bootstrap interval;
+- the evaluated layers are the sweep grid plus every layer a locator chose for this (model, dataset) (the
+  ``edit_choice`` jobs edit the test split there); they are listed in ``evaluated_layers``;
+- locators: ``bf`` (brute-force golden layer on the proxy split, over the grid), ``lga``, ``cma`` (each over
+  every layer), and the oracle ``test_best`` (the best fixed evaluated layer on test itself).
 
-LGA against CMA: the per-case test scores at their two layers, paired by case, Wilcoxon signed-rank.
+LGA against CMA: per-case test scores at their choices, paired by case, Wilcoxon signed-rank, with Holm's
+correction over the rows of one editor (the cells of its Fig. 3).
 A locator that was not run (its file absent) simply has no rows; its columns in the wide table are empty.
 """
 
@@ -20,61 +23,79 @@ import logging
 import numpy as np
 import pandas as pd
 
-from .golden import parse_ties
-from .locators import Choice, choice
-from .scores import KEYS, METRICS, case_matrix, metrics_present, sem
-from .stats import bootstrap_mean_ci, wilcoxon_paired
+from .locators import Choice, choice, diagnostics
+from .scores import KEYS, METRICS, case_matrix, sem
+from .stats import bootstrap_mean_ci, holm, wilcoxon_paired
+from .ties import format_ties, parse_ties, tie_case_scores, tied_layers
 
 log = logging.getLogger(__name__)
 
 LOCATOR_ORDER = ("bf", "lga", "cma", "test_best")
 REGRET_COLUMNS = [
-    "model", "editor", "dataset", "metric", "locator", "layer", "unrestricted_layer", "test_mean", "test_sem",
-    "n", "optimum", "regret", "regret_low", "regret_high",
+    "model", "editor", "dataset", "metric", "locator", "layer", "ties", "grid_ties", "test_mean", "test_sem",
+    "n", "n_failed", "optimum", "regret", "regret_low", "regret_high", "evaluated_layers", "note",
 ]
 PAIRED_COLUMNS = [
-    "model", "editor", "dataset", "metric", "lga_layer", "cma_layer", "lga_score", "cma_score", "lga_minus_cma",
-    "diff_low", "diff_high", "wilcoxon_stat", "p_value", "n_pairs", "n_nonzero", "note",
+    "model", "editor", "dataset", "metric", "lga_layer", "cma_layer", "lga_ties", "cma_ties", "lga_score",
+    "cma_score", "lga_minus_cma", "diff_low", "diff_high", "wilcoxon_stat", "p_value", "p_holm", "n_pairs",
+    "n_nonzero", "n_failed", "note",
 ]
 
 
-def _locator_layers(golden_row: pd.Series, lga: Choice | None, cma: Choice | None) -> dict[str, tuple]:
-    layers: dict[str, tuple] = {}
-    if pd.notna(golden_row["proxy_golden_layer"]):
-        layers["bf"] = (int(golden_row["proxy_golden_layer"]), int(golden_row["proxy_golden_layer"]))
-    if lga is not None:
-        layers["lga"] = (lga.layer, lga.unrestricted_layer)
-    if cma is not None:
-        layers["cma"] = (cma.layer, cma.unrestricted_layer)
-    ties = parse_ties(golden_row["test_best_ties"])
-    if ties:
-        layers["test_best"] = (ties[0], ties[0])
-    return layers
+def _locator_ties(golden_row: pd.Series, picks: dict[str, Choice | None], test_ties: list[int]) -> dict[str, tuple]:
+    """locator -> (label layer, tie set, grid tie set)."""
+    out: dict[str, tuple] = {}
+    bf = parse_ties(golden_row["proxy_ties"])
+    label = golden_row["proxy_golden_layer"]
+    out["bf"] = (None if pd.isna(label) else int(label), bf, bf)
+    for kind, pick in picks.items():
+        if pick is not None:
+            out[kind] = (pick.layer, list(pick.ties), list(pick.grid_ties))
+    label = golden_row["test_best_layer"] if set(test_ties) == set(parse_ties(golden_row["test_best_ties"])) \
+        else (test_ties[0] if len(test_ties) == 1 else None)
+    out["test_best"] = (None if label is None or pd.isna(label) else int(label), test_ties, [])
+    return out
+
+
+def evaluated_layers(cases: pd.DataFrame, model: str, dataset: str) -> list[int]:
+    """The layers with test edits of (model, dataset): the grid plus the locators' own choices."""
+    sel = cases[(cases["model"] == model) & (cases["dataset"] == dataset) & (cases["split"] == "test")]
+    return sorted(int(layer) for layer in sel["layer"].unique())
 
 
 def compare_locators(cases: pd.DataFrame, golden: pd.DataFrame, lga: pd.DataFrame, cma: pd.DataFrame,
-                     n_boot: int = 2000, seed: int = 0, failed: str = "drop") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (``regret`` long table, ``lga_vs_cma`` paired-test table)."""
-    regret_rows, paired_rows = [], []
+                     n_boot: int = 2000, seed: int = 0,
+                     failed: str = "drop") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Return (``regret`` long table, ``lga_vs_cma`` paired-test table, per-case scores). ``cases`` holds the
+    grid edits of both splits plus the test edits at the locators' chosen layers. The per-case frame has one
+    row per (model, editor, dataset, metric, test case): ``optimum`` and the score at each locator's choice."""
+    regret_rows, paired_rows, case_frames = [], [], []
     for (model, editor, dataset), group in golden.groupby(list(KEYS), sort=True):
-        grid = sorted(cases.loc[(cases["model"] == model) & (cases["dataset"] == dataset), "layer"].unique())
-        lga_choice = choice(lga, "lga", model, dataset, grid) if len(lga) else None
-        cma_choice = choice(cma, "cma", model, dataset, grid) if len(cma) else None
-        test_metrics = set(metrics_present(cases, model, editor, dataset, "test"))
+        evaluated = evaluated_layers(cases, model, dataset)
+        picks = {"lga": choice(lga, "lga", model, dataset, None, seed) if len(lga) else None,
+                 "cma": choice(cma, "cma", model, dataset, None, seed) if len(cma) else None}
+        cell = cases[(cases["model"] == model) & (cases["editor"] == editor) & (cases["dataset"] == dataset)
+                     & (cases["split"] == "test")]
+        failed_rows = cell[cell["status"].astype(str) == "failed"]
         for _, row in group.iterrows():
             metric = row["metric"]
-            if metric not in test_metrics:
-                continue
             matrix = case_matrix(cases, model, editor, dataset, "test", metric, failed)
-            best = matrix.max(axis=1, skipna=True)
+            best = matrix.max(axis=1, skipna=True) if not matrix.empty else pd.Series(dtype="float64")
+            test_ties = tied_layers(matrix.mean(axis=0, skipna=True)) if not matrix.empty else []
             per_case: dict[str, pd.Series] = {}
-            for locator, (layer, unrestricted) in _locator_layers(row, lga_choice, cma_choice).items():
+            for locator, (label, ties, grid_ties) in _locator_ties(row, picks, test_ties).items():
                 base = {"model": model, "editor": editor, "dataset": dataset, "metric": metric, "locator": locator,
-                        "layer": layer, "unrestricted_layer": unrestricted}
-                if layer is None or layer not in matrix.columns:
-                    regret_rows.append({**base, "n": 0})
+                        "layer": label, "ties": format_ties(ties), "grid_ties": format_ties(grid_ties),
+                        "n_failed": int(failed_rows["layer"].isin(ties).sum()),
+                        "evaluated_layers": format_ties(evaluated)}
+                missing = [t for t in ties if t not in matrix.columns]
+                if not ties or missing:
+                    note = ("no layer chosen" if not ties else
+                            f"layer(s) {format_ties(missing)} not evaluated" + (" (every case failed)"
+                                                                                if base["n_failed"] else ""))
+                    regret_rows.append({**base, "n": 0, "note": note})
                     continue
-                achieved = matrix[layer]
+                achieved = tie_case_scores(matrix, ties)
                 per_case[locator] = achieved
                 ok = np.isfinite(achieved.to_numpy()) & np.isfinite(best.to_numpy())
                 # one key per group, not per locator: every locator sees the same resampled cases
@@ -85,7 +106,14 @@ def compare_locators(cases: pd.DataFrame, golden: pd.DataFrame, lga: pd.DataFram
                     **base, "test_mean": float(values.mean()) if values.size else np.nan, "test_sem": sem(values),
                     "n": int(values.size), "optimum": float(best.to_numpy()[ok].mean()) if ok.any() else np.nan,
                     "regret": ci.estimate, "regret_low": ci.low, "regret_high": ci.high,
+                    "note": "" if values.size else "every case failed",
                 })
+            if len(best):
+                case_frames.append(pd.DataFrame({"model": model, "editor": editor, "dataset": dataset,
+                                                 "metric": metric, "case_id": best.index.astype(str),
+                                                 "optimum": best.to_numpy(dtype="float64"),
+                                                 **{k: v.reindex(best.index).to_numpy(dtype="float64")
+                                                    for k, v in per_case.items()}}))
             if "lga" in per_case and "cma" in per_case:
                 x, y = per_case["lga"].to_numpy(), per_case["cma"].to_numpy()
                 test = wilcoxon_paired(x, y)
@@ -94,23 +122,32 @@ def compare_locators(cases: pd.DataFrame, golden: pd.DataFrame, lga: pd.DataFram
                                          key=(model, editor, dataset, metric, "lga-cma"))
                 paired_rows.append({
                     "model": model, "editor": editor, "dataset": dataset, "metric": metric,
-                    "lga_layer": lga_choice.layer, "cma_layer": cma_choice.layer,
+                    "lga_layer": picks["lga"].layer, "cma_layer": picks["cma"].layer,
+                    "lga_ties": format_ties(picks["lga"].ties), "cma_ties": format_ties(picks["cma"].ties),
                     "lga_score": float(np.nanmean(x[ok])) if ok.any() else np.nan,
                     "cma_score": float(np.nanmean(y[ok])) if ok.any() else np.nan,
                     "lga_minus_cma": test.mean_difference, "diff_low": diff.low, "diff_high": diff.high,
                     "wilcoxon_stat": test.statistic, "p_value": test.p_value, "n_pairs": test.n_pairs,
                     "n_nonzero": test.n_nonzero, "note": test.note,
+                    "n_failed": int(failed_rows["layer"].isin(set(picks["lga"].ties) | set(picks["cma"].ties)).sum()),
                 })
     regret = pd.DataFrame(regret_rows, columns=REGRET_COLUMNS)
     regret = _order(regret, "locator", LOCATOR_ORDER)
-    for column in ("layer", "unrestricted_layer"):
-        regret[column] = regret[column].astype("Int64")
+    regret["layer"] = regret["layer"].astype("Int64")
     regret["n"] = regret["n"].fillna(0).astype("int64")
+    regret["n_failed"] = regret["n_failed"].fillna(0).astype("int64")
+    regret["note"] = regret["note"].fillna("")
     paired = pd.DataFrame(paired_rows, columns=PAIRED_COLUMNS)
     paired = _order(paired, None, ())
+    if len(paired):
+        paired["p_holm"] = paired.groupby("editor")["p_value"].transform(lambda p: pd.Series(holm(p.to_numpy()),
+                                                                                              index=p.index))
     for column in ("lga_layer", "cma_layer"):
         paired[column] = paired[column].astype("Int64")
-    return regret, paired
+    per_case_columns = ["model", "editor", "dataset", "metric", "case_id", "optimum", *LOCATOR_ORDER]
+    per_case_frame = (pd.concat(case_frames, ignore_index=True) if case_frames else pd.DataFrame())
+    per_case_frame = per_case_frame.reindex(columns=per_case_columns)
+    return regret, paired, per_case_frame
 
 
 def _order(frame: pd.DataFrame, extra: str | None, extra_order) -> pd.DataFrame:
@@ -126,24 +163,36 @@ def _order(frame: pd.DataFrame, extra: str | None, extra_order) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def wide_locators(golden: pd.DataFrame, regret: pd.DataFrame, paired: pd.DataFrame) -> pd.DataFrame:
-    """One row per (model, editor, dataset, metric): each locator's layer, test score and regret side by side."""
-    base = golden[[*KEYS, "metric", "test_best_layer", "test_best_score", "sample_wise_optimum", "n_test"]].copy()
+def wide_locators(golden: pd.DataFrame, regret: pd.DataFrame, paired: pd.DataFrame, lga: pd.DataFrame,
+                  cma: pd.DataFrame, min_cases: int = 1) -> pd.DataFrame:
+    """One row per (model, editor, dataset, metric): each locator's layer, test score, regret and n side by side,
+    the failures of the cell, and what LGA's and CMA's choices rest on (cases processed, diagnostics, flags)."""
+    base = golden[[*KEYS, "metric", "n_test", "n_failed"]].copy()
+    best = regret[regret["locator"] == "test_best"][[*KEYS, "metric", "layer", "ties", "test_mean", "optimum",
+                                                     "evaluated_layers"]]
+    base = base.merge(best.rename(columns={"layer": "test_best_layer", "ties": "test_best_ties",
+                                           "test_mean": "test_best_score", "optimum": "sample_wise_optimum"}),
+                      on=[*KEYS, "metric"], how="left")
     for locator in ("bf", "lga", "cma"):
         sel = regret[regret["locator"] == locator]
-        cols = {"layer": f"{locator}_layer", "test_mean": f"{locator}_score", "test_sem": f"{locator}_sem",
-                "regret": f"{locator}_regret", "regret_low": f"{locator}_regret_low",
-                "regret_high": f"{locator}_regret_high"}
+        cols = {"layer": f"{locator}_layer", "ties": f"{locator}_ties", "test_mean": f"{locator}_score",
+                "test_sem": f"{locator}_sem", "n": f"{locator}_n", "regret": f"{locator}_regret",
+                "regret_low": f"{locator}_regret_low", "regret_high": f"{locator}_regret_high"}
         part = sel[[*KEYS, "metric", *cols]].rename(columns=cols)
         base = base.merge(part, on=[*KEYS, "metric"], how="left")
-        if locator not in set(regret["locator"]):
-            for column in cols.values():
-                base[column] = pd.array([pd.NA] * len(base), dtype="Int64" if column.endswith("_layer") else "Float64")
+        base[f"{locator}_layer"] = base[f"{locator}_layer"].astype("Int64")
+        base[f"{locator}_n"] = base[f"{locator}_n"].astype("Int64")
+    for kind, frame in (("lga", lga), ("cma", cma)):
+        diag = pd.DataFrame([{"model": m, "dataset": d, **diagnostics(frame, kind, m, d, min_cases)}
+                             for m, d in base[["model", "dataset"]].drop_duplicates().itertuples(index=False)])
+        if len(diag):
+            base = base.merge(diag, on=["model", "dataset"], how="left")
     if len(paired):
-        base = base.merge(paired[[*KEYS, "metric", "lga_minus_cma", "p_value", "n_pairs"]], on=[*KEYS, "metric"],
-                          how="left")
+        base = base.merge(paired[[*KEYS, "metric", "lga_minus_cma", "p_value", "p_holm", "n_pairs"]],
+                          on=[*KEYS, "metric"], how="left")
     else:
         base["lga_minus_cma"] = np.nan
         base["p_value"] = np.nan
+        base["p_holm"] = np.nan
         base["n_pairs"] = pd.array([pd.NA] * len(base), dtype="Int64")
     return base

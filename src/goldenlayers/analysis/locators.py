@@ -1,10 +1,11 @@
 """The layer each locator picks, as the analysis sees it.
 
-LGA and CMA score every layer of a model; the edits that judge them exist only on the config's layer grid.
-A locator's choice is therefore its argmax over the grid layers (for LGA: over the grid layers inside its Tukey
-fences), which is what the locate stage marks ``is_golden`` when it is given the grid; it is recomputed here
-so that files made without the grid give the same answer. The argmax over every layer (``is_golden_all``)
-is reported as ``unrestricted_layer``; with ``layers: all`` the two coincide.
+LGA and CMA score every layer of a model. A locator's choice is its argmax over every layer (for LGA: over the
+layers inside its Tukey fences), as a user would apply it; the workflow edits the test split at that layer
+even when it is off the sweep grid (rule ``edit_choice``), so each locator is judged at its own choice. Ties
+follow the one tie rule (:mod:`goldenlayers.analysis.ties`). The argmax within the grid is kept for reference
+(``grid_ties``). Diagnostics (how many cases a locator processed, LGA's negative scores, CMA's corruption
+effect) come from the locator files' columns (:func:`diagnostics`).
 
 The per-case files (``lga_cases``, ``cma_cases``) let the proxy-size analysis recompute a locator's choice
 from a subset of the proxy cases: :func:`lga_choice_from_cases`, :func:`cma_choice_from_cases`.
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..io import read_table
+from .ties import draw_tied, tied_layers
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +32,9 @@ CMA_REQUIRED = ("model", "dataset", "layer", "mean_effect", "is_golden", "n_case
 
 @dataclass(frozen=True)
 class Choice:
-    layer: int | None            # argmax over the grid (what the analysis evaluates)
-    unrestricted_layer: int | None  # the locator's own golden layer over all its layers (is_golden_all)
+    ties: tuple[int, ...]        # the locator's choice over every layer (the tie set; judged by the tie mean)
+    grid_ties: tuple[int, ...]   # its choice within the sweep grid (reference only)
+    layer: int | None            # one tied layer drawn with the seed (labels only)
 
 
 def read_locator(paths: Iterable[str], kind: str) -> pd.DataFrame:
@@ -66,31 +69,67 @@ def read_locator_cases(paths: Iterable[str], kind: str) -> pd.DataFrame:
     return out
 
 
-def _argmax(series: pd.Series) -> int | None:
-    series = series.astype("float64")
-    series = series[np.isfinite(series.to_numpy())]
-    if series.empty:
-        return None
-    best = series.max()
-    return int(min(series.index[series >= best - 1e-12]))
+def _ties(series: pd.Series) -> list[int]:
+    return tied_layers(series)
 
 
-def choice(frame: pd.DataFrame, kind: str, model: str, dataset: str, grid: Sequence[int] | None) -> Choice | None:
-    """The layer ``kind`` picks for (model, dataset), restricted to ``grid``; None if the locator has no rows."""
+def choice(frame: pd.DataFrame, kind: str, model: str, dataset: str, grid: Sequence[int] | None = None,
+           seed: int = 0) -> Choice | None:
+    """The layer(s) ``kind`` picks for (model, dataset) over every layer it scored (LGA: inside its fences),
+    and within ``grid``; None if the locator has no rows for (model, dataset)."""
     sel = frame[(frame["model"] == model) & (frame["dataset"] == dataset)] if len(frame) else frame
     if sel is None or sel.empty:
         return None
     sel = sel.set_index("layer").sort_index()
-    flag = "is_golden_all" if "is_golden_all" in sel.columns else "is_golden"  # the locate stage's all-layer argmax
-    golden = sel.index[sel[flag].astype(bool)]
-    unrestricted = int(golden[0]) if len(golden) else None
     if kind == "lga":
         candidates = sel[sel["kept"].astype(bool)]["score"]
     else:
         candidates = sel["mean_effect"]
-    if grid is not None:
-        candidates = candidates[candidates.index.isin(list(grid))]
-    return Choice(layer=_argmax(candidates), unrestricted_layer=unrestricted)
+    ties = _ties(candidates)
+    on_grid = candidates[candidates.index.isin(list(grid))] if grid is not None else candidates
+    return Choice(ties=tuple(ties), grid_ties=tuple(_ties(on_grid)),
+                  layer=draw_tied(ties, seed, model, dataset, kind))
+
+
+def _first(sel: pd.DataFrame, column: str, default=np.nan):
+    return sel[column].iloc[0] if column in sel.columns and len(sel) else default
+
+
+def diagnostics(frame: pd.DataFrame, kind: str, model: str, dataset: str, min_cases: int = 1) -> dict:
+    """What a locator's choice rests on, for the tables: ``{kind}_n_processed`` (cases that entered its
+    scores), and ``{kind}_flag`` (empty when sound). LGA: ``lga_n_old_is_greedy`` (cases whose old answer is the
+    model's own greedy answer), ``lga_frac_negative`` (fraction of kept layers with S_L < 0), flag
+    ``all-negative`` when every kept layer is negative. CMA: ``cma_corruption_effect`` (mean over traced cases
+    of p_clean - p_corrupt), flag ``no-corruption-effect`` when it is not positive. Both: flag
+    ``few-cases`` when fewer than ``min_cases`` cases were processed, ``no-cases`` when none was."""
+    sel = frame[(frame["model"] == model) & (frame["dataset"] == dataset)] if len(frame) else frame
+    out: dict = {f"{kind}_n_processed": pd.NA, f"{kind}_flag": "not run"}
+    if sel is None or sel.empty:
+        return out
+    flags = []
+    if kind == "lga":
+        n = int(_first(sel, "n_cases", 0)) - int(_first(sel, "n_skipped", 0))
+        kept = sel[sel["kept"].astype(bool)]["score"].to_numpy(dtype="float64")
+        kept = kept[np.isfinite(kept)]
+        frac = float((kept < 0).mean()) if kept.size else np.nan
+        greedy = _first(sel, "n_old_is_greedy", pd.NA)
+        out.update({"lga_n_old_is_greedy": greedy if greedy is pd.NA else int(greedy), "lga_frac_negative": frac})
+        if kept.size and (kept < 0).all():
+            flags.append("all-negative")
+    else:
+        n = int(_first(sel, "n_kept", _first(sel, "n_cases", 0)))
+        effect = float(_first(sel, "mean_corruption_effect",
+                              _first(sel, "mean_p_clean", np.nan) - _first(sel, "mean_p_corrupt", np.nan)))
+        out["cma_corruption_effect"] = effect
+        if n and not (np.isfinite(effect) and effect > 0):
+            flags.append("no-corruption-effect")
+    out[f"{kind}_n_processed"] = n
+    if n == 0:
+        flags.append("no-cases")
+    elif n < min_cases:
+        flags.append("few-cases")
+    out[f"{kind}_flag"] = ",".join(flags)
+    return out
 
 
 def tukey_keep(scores: np.ndarray, k: float = 1.0, method: str = "linear") -> np.ndarray:
@@ -101,24 +140,26 @@ def tukey_keep(scores: np.ndarray, k: float = 1.0, method: str = "linear") -> np
 
 
 def lga_choice_from_cases(cases: pd.DataFrame, case_ids: Sequence[str], grid: Sequence[int] | None,
-                          k: float = 1.0, method: str = "linear") -> int | None:
-    """LGA's choice from the given proxy cases only: sum contributions, Tukey-filter all layers, argmax on grid.
+                          k: float = 1.0, method: str = "linear") -> list[int]:
+    """LGA's choice (tie set) from the given proxy cases only: sum contributions, Tukey-filter all layers,
+    argmax over the kept layers (within ``grid`` if given).
 
     Cases the locator skipped (every contribution NaN) are left out, as the locate stage does."""
     sel = cases[cases["case_id"].isin(list(case_ids))]
     used = sel.groupby("case_id")["contribution"].transform(lambda v: np.isfinite(v.to_numpy()).any())
     sel = sel[used.astype(bool)]
     if sel.empty:
-        return None
+        return []
     scores = sel.groupby("layer")["contribution"].sum(min_count=1).sort_index()
     kept = scores[tukey_keep(scores.to_numpy(), k, method)]
     if grid is not None:
         kept = kept[kept.index.isin(list(grid))]
-    return _argmax(kept)
+    return _ties(kept)
 
 
-def cma_choice_from_cases(cases: pd.DataFrame, case_ids: Sequence[str], grid: Sequence[int] | None) -> int | None:
-    """CMA's choice from the given proxy cases only: mean restored probability per layer, argmax on grid.
+def cma_choice_from_cases(cases: pd.DataFrame, case_ids: Sequence[str], grid: Sequence[int] | None) -> list[int]:
+    """CMA's choice (tie set) from the given proxy cases only: mean restored probability per layer, argmax
+    (within ``grid`` if given).
 
     Cases the clean model answers wrongly are left out where the file marks them (a boolean ``kept`` or
     ``skipped`` column)."""
@@ -128,8 +169,8 @@ def cma_choice_from_cases(cases: pd.DataFrame, case_ids: Sequence[str], grid: Se
     elif "skipped" in sel.columns:
         sel = sel[~sel["skipped"].astype(bool)]
     if sel.empty:
-        return None
+        return []
     scores = sel.groupby("layer")["p_restored"].mean().sort_index()
     if grid is not None:
         scores = scores[scores.index.isin(list(grid))]
-    return _argmax(scores)
+    return _ties(scores)

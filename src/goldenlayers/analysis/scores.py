@@ -6,7 +6,8 @@ metrics plus ``overall``: the mean over the metrics that case has. Everything do
 ``cases x layers`` of one (model, editor, dataset, split, metric) from it.
 
 Failed edits (``status == "failed"``) are counted and, by default, left out of every mean (``failed="drop"``);
-``failed="zero"`` scores them 0 on every metric instead (a pessimistic reading: a failed edit did not edit).
+``failed="zero"`` scores them 0 instead (a pessimistic reading: a failed edit did not edit), on the metrics the
+case's dataset has (a metric no successful row of the (model, dataset) has stays missing, never 0).
 """
 
 from __future__ import annotations
@@ -56,14 +57,21 @@ def read_edit_results(paths: Iterable[str]) -> pd.DataFrame:
 
 
 def apply_failed(frame: pd.DataFrame, failed: str = "drop") -> pd.DataFrame:
-    """The rows that enter the means: failed rows dropped, or kept with every metric set to 0."""
+    """The rows that enter the means: failed rows dropped, or kept with 0 on every metric their (model,
+    dataset) has (a metric it lacks, such as CounterFact's portability, stays NaN)."""
     if failed not in FAILED_MODES:
         raise InputError(f"unknown failed-case policy {failed!r}; expected one of {FAILED_MODES}", field="failed")
     is_failed = frame["status"].astype(str) == "failed"
     if failed == "drop":
         return frame.loc[~is_failed]
     frame = frame.copy()
-    frame.loc[is_failed, list(METRICS)] = 0.0
+    if not is_failed.any():
+        return frame
+    for (model, dataset), group in frame.groupby(["model", "dataset"], sort=False):
+        present = [m for m in BASE_METRICS if np.isfinite(group[m].to_numpy(dtype="float64")).any()]
+        rows = group.index[is_failed.loc[group.index]]
+        frame.loc[rows, present] = 0.0
+    frame.loc[is_failed, "overall"] = frame.loc[is_failed, list(BASE_METRICS)].astype("float64").mean(axis=1)
     return frame
 
 
@@ -77,16 +85,16 @@ def sem(values: np.ndarray) -> float:
 
 
 def layer_scores(cases: pd.DataFrame, failed: str = "drop") -> pd.DataFrame:
-    """Mean, SEM and n per (model, editor, dataset, split, layer, metric); ``n_failed`` per layer too."""
+    """Mean, SEM and n per (model, editor, dataset, split, layer, metric); ``n_failed`` per layer too. A layer
+    whose cases all failed keeps its rows (mean NaN, n 0, n_failed counted)."""
     rows = []
-    n_failed = (
-        cases.assign(_f=cases["status"].astype(str) == "failed")
-        .groupby([*KEYS, "split", "layer"])["_f"].sum()
-    )
     used = apply_failed(cases, failed)
-    for key, group in used.groupby([*KEYS, "split", "layer"], sort=True):
-        for metric in METRICS:
-            values = group[metric].to_numpy(dtype="float64")
+    by_key = dict(list(used.groupby([*KEYS, "split", "layer"], sort=True)))
+    for key, group in cases.groupby([*KEYS, "split", "layer"], sort=True):
+        n_failed = int((group["status"].astype(str) == "failed").sum())
+        kept = by_key.get(key, group.iloc[0:0])
+        for metric in group_metrics(cases, *key[:3]):
+            values = kept[metric].to_numpy(dtype="float64")
             values = values[np.isfinite(values)]
             rows.append({
                 **dict(zip([*KEYS, "split", "layer"], key)),
@@ -94,7 +102,7 @@ def layer_scores(cases: pd.DataFrame, failed: str = "drop") -> pd.DataFrame:
                 "mean": float(values.mean()) if values.size else float("nan"),
                 "sem": sem(values),
                 "n": int(values.size),
-                "n_failed": int(n_failed.get(key, 0)),
+                "n_failed": n_failed,
             })
     columns = [*KEYS, "split", "layer", "metric", "mean", "sem", "n", "n_failed"]
     out = pd.DataFrame(rows, columns=columns)
@@ -112,16 +120,6 @@ def case_matrix(cases: pd.DataFrame, model: str, editor: str, dataset: str, spli
     matrix = sel.pivot_table(index="case_id", columns="layer", values=metric, aggfunc="mean", dropna=False)
     matrix = matrix.reindex(columns=sorted(sel["layer"].unique()))
     return matrix.astype("float64")
-
-
-def argmax_ties(scores: pd.Series, atol: float = 1e-12) -> list[int]:
-    """Every index whose finite value is within ``atol`` of the maximum, ascending; [] if none is finite."""
-    scores = scores.astype("float64")
-    finite = scores[np.isfinite(scores.to_numpy())]
-    if finite.empty:
-        return []
-    best = finite.max()
-    return sorted(int(i) for i in finite.index[finite >= best - atol])
 
 
 def sample_wise_optimum(matrix: pd.DataFrame) -> pd.Series:
@@ -143,3 +141,16 @@ def metrics_present(cases: pd.DataFrame, model: str, editor: str, dataset: str, 
     sel = cases[(cases["model"] == model) & (cases["editor"] == editor) & (cases["dataset"] == dataset)
                 & (cases["split"] == split)]
     return [m for m in metrics if np.isfinite(sel[m].to_numpy(dtype="float64")).any()]
+
+
+def group_metrics(cases: pd.DataFrame, model: str, editor: str, dataset: str) -> list[str]:
+    """The metrics a (model, editor, dataset) cell reports: those with a value in the cell, else (every case
+    failed) those any editor has on the (model, dataset), else rewrite accuracy and overall. A cell whose cases
+    all failed is therefore a row with missing scores, never an absent row."""
+    present = [m for s in ("proxy", "test") for m in metrics_present(cases, model, editor, dataset, s)]
+    if not present:
+        sel = cases[(cases["model"] == model) & (cases["dataset"] == dataset)]
+        present = [m for m in METRICS if np.isfinite(sel[m].to_numpy(dtype="float64")).any()]
+    if not present:
+        present = ["rewrite_acc", "overall"]
+    return [m for m in METRICS if m in set(present)]

@@ -3,14 +3,18 @@
 For proxy size s (1 .. the full proxy split) draw ``repeats`` seeded subsets of s proxy cases without
 replacement. The same subsets serve every locator and editor (paired design). On each subset:
 
-- BF: argmax of the mean proxy score over the grid (lowest tied layer), per editor and metric;
+- BF: argmax of the mean proxy score over the grid, per editor and metric;
 - LGA: contributions summed over the subset, Tukey fences recomputed, argmax over kept grid layers;
 - CMA: mean restored probability over the subset, argmax over the grid.
 
+Choices are tie sets, scored by the one tie rule (mean over the tied layers). The sweep grid is where the
+test split has edits for every choice a subset can make, so this analysis stays on the grid.
+
 Per (model, editor, dataset, metric, locator, size): ``agreement_full`` is the fraction of subsets whose
-layer equals the locator's choice on the whole proxy split (for BF: lies in its tie set);
-``agreement_test_best`` the fraction that hits a test-best layer; ``regret`` the mean over subsets of
-(sample-wise optimum on test - test mean at the chosen layer), with the 2.5/97.5 percentiles over subsets.
+tie set equals the choice on the whole proxy split; ``agreement_test_best`` the fraction whose tie set lies
+within the test-best layers; subsets where the locator chose no layer are left out of both (``n_chosen``
+counts the others; no choice at all gives NaN, not 0). ``regret`` is the mean over subsets of (sample-wise
+optimum on test - test score at the choice), with the 2.5/97.5 percentiles over subsets.
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .golden import parse_ties
 from .locators import lga_choice_from_cases, cma_choice_from_cases
 from .scores import case_matrix, metrics_present
 from .stats import rng_for
+from .ties import parse_ties, tie_mean, tied_layers
 
 SENSITIVITY_COLUMNS = [
-    "model", "editor", "dataset", "metric", "locator", "proxy_size", "n_draws", "n_chosen", "agreement_full",
+    "model", "editor", "dataset", "metric", "locator", "proxy_size", "n_draws", "n_chosen", "n_failed",
+    "agreement_full",
     "agreement_test_best", "regret", "regret_low", "regret_high",
 ]
 
@@ -37,15 +42,12 @@ def proxy_sizes(n_proxy: int, max_points: int = 8) -> list[int]:
     return sorted(set(int(s) for s in sizes) | {1, n_proxy})
 
 
-def _bf_pick(proxy: np.ndarray, layers: list[int], rows: np.ndarray) -> int | None:
+def _bf_pick(proxy: np.ndarray, layers: list[int], rows: np.ndarray) -> list[int]:
     with np.errstate(all="ignore"):
         sub = proxy[rows]
         counts = np.isfinite(sub).sum(axis=0)
         means = np.where(counts > 0, np.nansum(sub, axis=0) / np.maximum(counts, 1), np.nan)
-    if not np.isfinite(means).any():
-        return None
-    best = np.nanmax(means)
-    return layers[int(np.flatnonzero(means >= best - 1e-12)[0])]
+    return tied_layers(pd.Series(means, index=layers))
 
 
 def proxy_size_sensitivity(cases: pd.DataFrame, golden: pd.DataFrame, lga_cases: pd.DataFrame | None = None,
@@ -74,7 +76,14 @@ def proxy_size_sensitivity(cases: pd.DataFrame, golden: pd.DataFrame, lga_cases:
             locator_picks[kind] = {s: [pick([proxy_ids[i] for i in d]) for d in ds] for s, ds in draws.items()}
         for _, row in by_data.iterrows():
             editor, metric = row["editor"], row["metric"]
+            cell = cases[(cases["model"] == model) & (cases["editor"] == editor) & (cases["dataset"] == dataset)]
+            n_failed = int((cell["status"].astype(str) == "failed").sum())
             if metric not in metrics_present(cases, model, editor, dataset, "test"):
+                # nothing scored on test (e.g. every edit failed): a row with missing values and the count
+                rows.append({"model": model, "editor": editor, "dataset": dataset, "metric": metric, "locator": "bf",
+                             "proxy_size": len(proxy_ids), "n_draws": 0, "n_chosen": 0, "n_failed": n_failed,
+                             "agreement_full": np.nan, "agreement_test_best": np.nan, "regret": np.nan,
+                             "regret_low": np.nan, "regret_high": np.nan})
                 continue
             test = case_matrix(cases, model, editor, dataset, "test", metric, failed)
             test_means = test.mean(axis=0, skipna=True)
@@ -86,17 +95,18 @@ def proxy_size_sensitivity(cases: pd.DataFrame, golden: pd.DataFrame, lga_cases:
             proxy_arr = proxy.to_numpy(dtype="float64")
             picks = {"bf": {s: [_bf_pick(proxy_arr, layers, d) for d in ds] for s, ds in draws.items()},
                      **locator_picks}
-            full = {"bf": set(parse_ties(row["proxy_ties"])),
-                    **{k: ({v} if v is not None else set()) for k, v in locator_full.items()}}
+            full = {"bf": set(parse_ties(row["proxy_ties"])), **{k: set(v) for k, v in locator_full.items()}}
             for locator, by_size in picks.items():
                 for size, chosen in by_size.items():
-                    valid = [c for c in chosen if c is not None and c in test_means.index]
-                    regrets = np.array([optimum - float(test_means[c]) for c in valid])
+                    valid = [c for c in chosen if c and all(layer in test_means.index for layer in c)]
+                    regrets = np.array([optimum - tie_mean(test_means, c) for c in valid])
+                    agree = [set(c) == full[locator] for c in valid] if full[locator] else []
                     rows.append({
                         "model": model, "editor": editor, "dataset": dataset, "metric": metric, "locator": locator,
-                        "proxy_size": size, "n_draws": len(chosen), "n_chosen": len(valid),
-                        "agreement_full": float(np.mean([c in full[locator] for c in chosen])) if chosen else np.nan,
-                        "agreement_test_best": float(np.mean([c in best_ties for c in chosen])) if chosen else np.nan,
+                        "proxy_size": size, "n_draws": len(chosen), "n_chosen": len(valid), "n_failed": n_failed,
+                        "agreement_full": float(np.mean(agree)) if agree else np.nan,
+                        "agreement_test_best": (float(np.mean([set(c) <= best_ties for c in valid])) if valid
+                                                else np.nan),
                         "regret": float(regrets.mean()) if regrets.size else np.nan,
                         "regret_low": float(np.quantile(regrets, 0.025)) if regrets.size else np.nan,
                         "regret_high": float(np.quantile(regrets, 0.975)) if regrets.size else np.nan,

@@ -80,3 +80,19 @@ def wilcoxon_paired(x, y) -> PairedTest:
         warnings.simplefilter("ignore")
         result = sps.wilcoxon(x, y, zero_method="wilcox", alternative="two-sided")
     return PairedTest(float(result.statistic), float(result.pvalue), n, nonzero, mean_diff, "")
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjusted p-values (family-wise error) of the finite entries; NaN stays NaN."""
+    p = np.asarray(p_values, dtype="float64")
+    out = np.full(p.shape, np.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    m = finite.size
+    if m == 0:
+        return out
+    order = finite[np.argsort(p[finite], kind="stable")]
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[index]))
+        out[index] = running
+    return out

@@ -1,5 +1,6 @@
 """What the ``lga`` and ``cma`` subcommands share: their common arguments and the run around a locator
-(read the proxy cases, load the model, locate, write the per-layer and per-case tables with provenance)."""
+(load the model, read the proxy cases and top them up from the pool, locate, write the per-layer and
+per-case tables with provenance)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,29 @@ def add_locator_arguments(parser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads for this job")
     parser.add_argument("--out", required=True, help="one row per layer")
     parser.add_argument("--out-cases", required=True, help="one row per (case, layer)")
+    parser.add_argument("--pool", default=None,
+                        help="all cases of the dataset (cases.parquet): tops the proxy set up to --proxy-size")
+    parser.add_argument("--exclude", default=None, help="cases never used (test.parquet)")
+    parser.add_argument("--proxy-size", type=int, default=None,
+                        help="the locator's proxy set size (default: the --cases file alone)")
+    parser.add_argument("--pool-seed", type=int, default=0, help="seed of the draw from --pool")
+
+
+def locator_cases(args, proxy: list, tokenizer, model) -> list:
+    """The cases a locator scores: the proxy cases (those of --cases that fit the model's context), topped up
+    from --pool (minus --exclude; only cases that fit) to --proxy-size."""
+    from ..data.context_length import read_cases_for_model
+    from ..data.schema import read_cases
+    from ..locate.proxy_cases import locator_proxy
+
+    if args.proxy_size is None or args.pool is None:
+        return proxy
+    excluded = [c.case_id for c in read_cases(args.exclude)] if args.exclude else []
+    pool = read_cases_for_model(args.pool, tokenizer, model).cases
+    cases = locator_proxy(proxy, pool, excluded, args.proxy_size, args.pool_seed)
+    log.info("locator proxy set: %d cases (%d from the proxy split, %d more from %s)", len(cases), len(proxy),
+             len(cases) - len(proxy), args.pool)
+    return cases
 
 
 def grid_arg(text: str, layout) -> list[int] | None:
@@ -63,7 +87,7 @@ def run_locator(args, locator: str, locate: Callable, case_frame: Callable, **de
     begin = time.perf_counter()
     model, tokenizer, layout, info = load_model(args.model_dir, device=args.device, dtype=args.dtype)
     fitting = read_cases_for_model(args.cases, tokenizer, model)  # cases longer than the model's context: left out
-    cases = fitting.cases
+    cases = locator_cases(args, fitting.cases, tokenizer, model)
     load_seconds = time.perf_counter() - begin
     result = locate(model, tokenizer, layout, cases, grid_arg(args.grid, layout))
     model_name, dataset = info["name"], dataset_name(args, cases)
@@ -74,7 +98,8 @@ def run_locator(args, locator: str, locate: Callable, case_frame: Callable, **de
         cases_file=str(args.cases), device=str(next(model.parameters()).device), dtype=args.dtype,
         threads=args.threads, config=result.settings, **fitting.metadata(),
         golden_layer=result.golden.layer, golden_ties=list(result.golden.ties),
-        golden_layer_all=result.golden_all.layer, golden_ties_all=list(result.golden_all.ties), **described,
+        golden_layer_all=result.golden_all.layer, golden_ties_all=list(result.golden_all.ties),
+        cases_used=len(cases), **described,
     )
     write_parquet(args.out_cases, case_frame(result, tokenizer), metadata=meta)
     write_parquet(args.out, layers, metadata=meta)

@@ -29,56 +29,104 @@ def add_arguments(parser) -> None:
     parser.add_argument("--quantile-method", default="linear", help="numpy quantile method of the Tukey fences")
     parser.add_argument("--reference-editor", default="r-rome", help="the editor whose proxy edits time BF")
     parser.add_argument("--num-layers", type=json_arg, default={}, help='JSON {"model": num_layers}')
-    parser.add_argument("--failed", choices=("drop", "zero"), default="drop", help="failed edits: left out of means, or scored 0")
+    parser.add_argument("--failed", choices=("drop", "zero"), default="drop",
+                        help="failed edits: left out of means, or scored 0")
+    parser.add_argument("--choice-edits", nargs="*", default=[],
+                        help="test edits at the locators' chosen layers (rule edit_choice)")
+    parser.add_argument("--min-cases", type=int, default=5,
+                        help="a locator cell resting on fewer processed cases is flagged")
+    parser.add_argument("--claims-metric", default="rewrite_acc", help="the metric of the claims table")
+    parser.add_argument("--claims-margin", type=float, default=0.05,
+                        help="how far below the optimum still counts as close (claims C1-C3)")
+
+
+def with_choice_edits(cases, paths):
+    """The grid edits plus the test edits at the locators' own layers (a layer on the grid appears once)."""
+    import pandas as pd
+
+    from ..analysis.scores import read_edit_results
+
+    paths = [p for p in paths if pd.read_parquet(p, columns=["case_id"]).shape[0]]
+    if not paths:
+        return cases
+    extra = read_edit_results(paths)
+    extra = extra[[c for c in extra.columns if c in cases.columns or c == "locator"]].drop(columns="locator",
+                                                                                         errors="ignore")
+    merged = pd.concat([cases, extra], ignore_index=True)
+    return merged.drop_duplicates(subset=["model", "editor", "dataset", "split", "layer", "case_id"], keep="first")
 
 
 def run(args) -> None:
     import pandas as pd  # heavy imports here, not at CLI start-up (every rule pays for those)
 
+    from ..analysis.claims import claims_table
     from ..analysis.compare import compare_locators, wide_locators
     from ..analysis.locators import read_locator, read_locator_cases
     from ..analysis.runtime import runtime_table
+    from ..analysis.scores import layer_scores
     from ..analysis.sensitivity import proxy_size_sensitivity
     from ..analysis.tables import write_table
+    from ..analysis.ties import TIE_RULE
     from ..analysis.transfer import transfer_matrix
     from .aggregate import read_cases
     out = Path(args.out_dir)
     cases = read_cases(args.cases)
+    evaluated = with_choice_edits(cases, args.choice_edits)
     golden = pd.read_parquet(args.golden)
-    scores = pd.read_parquet(args.layer_scores)
     lga, cma = read_locator(args.lga, "lga"), read_locator(args.cma, "cma")
     lga_cases, cma_cases = read_locator_cases(args.lga_cases, "lga"), read_locator_cases(args.cma_cases, "cma")
     present = [name for name, frame in (("LGA", lga), ("CMA", cma)) if len(frame)]
     log.info("locators present: %s", ", ".join(present) or "none (brute force only)")
-    meta = {"seed": args.seed, "n_boot": args.n_boot, "failed": args.failed, "locators": present}
+    meta = {"seed": args.seed, "n_boot": args.n_boot, "failed": args.failed, "locators": present,
+            "tie_rule": TIE_RULE, "min_cases": args.min_cases}
 
-    regret, paired = compare_locators(cases, golden, lga, cma, n_boot=args.n_boot, seed=args.seed,
-                                      failed=args.failed)
+    regret, paired, per_case = compare_locators(evaluated, golden, lga, cma, n_boot=args.n_boot, seed=args.seed,
+                                                failed=args.failed)
     write_table(regret, out / "regret", formats=("csv", "parquet"), metadata=meta)
-    wide = wide_locators(golden, regret, paired)
+    wide = wide_locators(golden, regret, paired, lga, cma, min_cases=args.min_cases)
     write_table(wide, out / "locators", formats=("csv", "md", "tex", "parquet"), metadata=meta,
-                title="Layer locators on the test split: BF (proxy), LGA, CMA against the test-best layer "
-                      "and the sample-wise optimum",
-                note=f"regret = sample-wise optimum - score at the locator's layer; 95% percentile bootstrap "
-                     f"over test cases ({args.n_boot} resamples, seed {args.seed}). Locators in this run: "
-                     f"{', '.join(present) or 'none'} (plus BF).")
+                title="Layer locators on the test split, each at its own choice: BF (grid, proxy), LGA and CMA "
+                      "(every layer), against the test-best evaluated layer and the sample-wise optimum",
+                note=f"regret = sample-wise optimum - score at the locator's layer, both over the evaluated layers "
+                     f"(evaluated_layers: the sweep grid plus the layers LGA and CMA chose, whose test split is "
+                     f"edited by the edit_choice jobs); 95% percentile bootstrap over test cases ({args.n_boot} "
+                     f"resamples, seed {args.seed}); *_n: test cases scored. {TIE_RULE} Flags: few-cases "
+                     f"(< {args.min_cases} cases processed, analysis.min_cases), no-cases, all-negative (LGA: every "
+                     f"kept S_L < 0), no-corruption-effect (CMA: mean p_clean - p_corrupt <= 0), not run. "
+                     f"n_failed: failed edit rows of the cell. Locators in this run: {', '.join(present) or 'none'} "
+                     f"(plus BF).")
     write_table(paired, out / "lga_vs_cma", formats=("csv", "md", "tex", "parquet"), metadata=meta,
                 title="LGA against CMA: paired over test cases",
                 note="lga_minus_cma = mean over test cases of (score at LGA's layer - score at CMA's layer), "
                      "95% bootstrap interval; two-sided Wilcoxon signed-rank test, zero differences dropped "
-                     "(p = 1 when every difference is zero).")
-    transfer = transfer_matrix(golden, scores, lga, cma)
+                     "(p = 1 when every difference is zero); p_holm: Holm's correction over the rows of one editor "
+                     "(the cells of its Fig. 3). " + TIE_RULE)
+    transfer = transfer_matrix(golden, layer_scores(evaluated, failed=args.failed), lga, cma, seed=args.seed)
     write_table(transfer, out / "transfer", formats=("csv", "parquet"), metadata=meta)
     write_table(transfer[transfer["locator"] == "bf"][
-        ["model", "editor", "metric", "source", "target", "source_layer", "test_score", "target_own_score",
-         "target_optimum", "regret"]], out / "transfer", formats=("md",),
-        title="Cross-dataset transfer of brute-force golden layers (source proxy -> target test)")
-    runtime = runtime_table(cases, lga, cma, reference_editor=args.reference_editor, num_layers=args.num_layers)
+        ["model", "editor", "metric", "source", "target", "source_ties", "test_score", "n", "n_failed",
+         "target_own_score", "target_optimum", "regret"]], out / "transfer", formats=("md",),
+        title="Cross-dataset transfer of brute-force golden layers (source proxy -> target test)", note=TIE_RULE)
+    runtime = runtime_table(cases, lga, cma, reference_editor=args.reference_editor, num_layers=args.num_layers,
+                            lga_cases=lga_cases, cma_cases=cma_cases)
     write_table(runtime, out / "runtime", formats=("csv", "md", "tex", "parquet"), digits=2, metadata=meta,
-                title="Runtime of golden-layer search (seconds) and speed-ups of LGA",
-                note="BF = sum of per-case seconds of the reference editor's proxy edits over the layer grid; "
-                     "bf_seconds_all_layers extrapolates to every layer of the model.")
+                title="Runtime of golden-layer search: seconds per case processed, on the same cases",
+                note="BF = a proxy case's seconds summed over the grid layers with the reference editor "
+                     "(*_all_layers: x num_layers / n_grid_layers); LGA, CMA = a processed case's own seconds "
+                     "(lga_cases / cma_cases). Speed-ups are ratios of mean seconds per case over the cases both "
+                     "sides processed (*_n_common). Missing times say why (*_missing).")
     sens = proxy_size_sensitivity(cases, golden, lga_cases, cma_cases, repeats=args.repeats, seed=args.seed,
                                   tukey_k=args.tukey_k, quantile_method=args.quantile_method, failed=args.failed)
     write_table(sens, out / "proxy_size", formats=("csv", "parquet"), metadata={**meta, "repeats": args.repeats})
+    claims = claims_table(per_case, transfer, runtime, args.reference_editor, metric=args.claims_metric,
+                          margin=args.claims_margin, n_boot=args.n_boot, seed=args.seed)
+    write_table(claims, out / "claims", formats=("csv", "md", "parquet"), metadata=meta,
+                title="Claims of the paper against this run",
+                note=f"Verdicts follow the rule in each row, from the 95% interval alone (seeded bootstrap, "
+                     f"{args.n_boot} resamples); margin for 'close' (C1-C3): {args.claims_margin:g} "
+                     f"(analysis.claims_margin); metric: {args.claims_metric}; reference editor: "
+                     f"{args.reference_editor}. {TIE_RULE}")
+    for row in claims.itertuples(index=False):
+        log.info("claim %s: %s (figure %s, CI [%s, %s], n %d)", row.claim, row.verdict, row.figure, row.ci_low,
+                 row.ci_high, row.n)
     log.info("analysis tables written to %s", out)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..locate.options import RESTORE_KINDS
+from ..locate.options import CASE_MODES, RESTORE_KINDS
 from ._locate import add_locator_arguments, run_locator
 
 NAME = "cma"
@@ -18,6 +18,9 @@ def add_arguments(parser):
     parser.add_argument("--restore", choices=RESTORE_KINDS, default="mlp",
                         help="restore the MLP output (ROME's MLP trace) or the whole block output")
     parser.add_argument("--max-batch", type=int, default=64, help="rows (windows x samples) per forward pass")
+    parser.add_argument("--trace-cases", choices=CASE_MODES, default="prediction",
+                        help="prediction: trace every case's own clean prediction; known: only cases whose ground "
+                             "truth is that prediction")
 
 
 def run(args):
@@ -25,11 +28,12 @@ def run(args):
 
     def locate(model, tokenizer, layout, cases, grid):
         return run_cma(model, tokenizer, layout, cases, grid=grid, noise_scale=args.noise_scale, samples=args.samples,
-                       window=args.window, seed=args.seed, restore=args.restore, max_batch=args.max_batch)
+                       window=args.window, seed=args.seed, restore=args.restore, max_batch=args.max_batch,
+                       cases_mode=args.trace_cases)
 
     run_locator(
         args, "cma", locate, lambda result, tokenizer: result.case_frame(tokenizer), seed=args.seed,
         seconds="wall time of the causal tracing after loading; load_seconds: reading the cases and loading the model",
-        mean_effect="mean over kept cases of p_restored, the probability of the clean model's greedy first answer "
+        mean_effect="mean over traced cases of p_restored, the probability of the clean model's greedy first answer "
                     "token with the subject embeddings corrupted and the clean states restored in the window",
     )

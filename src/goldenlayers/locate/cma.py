@@ -1,9 +1,10 @@
 """Causal mediation analysis (CMA): ROME's causal tracing, the baseline locator.
 
 For each proxy case:
-1. clean run of the prompt: the clean answer is the model's greedy next token, ``p_clean`` its probability.
-   Where the dataset has an old answer and the clean answer is not its first token, the case is skipped
-   (the model does not know the fact) and counted;
+1. clean run of the prompt: the traced token is the model's own greedy next token (its clean prediction of
+   the answer's first token, as ROME's tracing does when no expected answer is given), ``p_clean`` its
+   probability. With ``cases="known"`` only cases whose ground-truth old answer starts with that token are
+   traced (a small model knows few facts, so this can leave nothing); the others are skipped and counted;
 2. corrupted runs: Gaussian noise (std = ``noise_scale`` x the std of the subject-token embeddings over the
    proxy cases) is added to the embedding module's output at the subject tokens, ``samples`` copies with a
    noise seed fixed per (seed, case); ``p_corrupt`` is the mean probability of the clean answer;
@@ -35,7 +36,7 @@ from ..errors import ConfigError, InputError
 from ..models.hooks import hooks as _hooks
 from ..models.hooks import main_output as _main_tensor
 from ..models.tokens import encode_qa, output_logits
-from .options import RESTORE_KINDS, RESTORE_TOKENS
+from .options import CASE_MODES, RESTORE_KINDS, RESTORE_TOKENS
 from .tukey import Golden, argmax_layers
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,12 @@ class CaseTrace:
     p_clean: float
     p_corrupt: float
     p_restored: np.ndarray   # [n_layers]
+    seconds: float = math.nan  # this case's own tracing time
+
+    @property
+    def corruption_effect(self) -> float:
+        """p_clean - p_corrupt: how much the noise on the subject lowers the traced token (> 0: a signal)."""
+        return self.p_clean - self.p_corrupt if self.kept else math.nan
 
 
 @torch.no_grad()
@@ -183,6 +190,28 @@ def trace_case(model, layout, ids: list[int], positions: list[int], noise: torch
     return token, p_clean, float(means[0]), np.asarray(means[1:], dtype="float64")
 
 
+# -- which token is traced -----------------------------------------------------------------------
+
+def _expected_token(tokenizer, case) -> int | None:
+    """The first token of the case's ground-truth old answer (None where the dataset has none)."""
+    if not case.target_true:
+        return None
+    qa = encode_qa(tokenizer, case.prompt, case.target_true)
+    return qa.ids[qa.n_query]
+
+
+def _skip_reason(cases_mode: str, expected: int | None, clean_token: int) -> str | None:
+    """Why a case is not traced (None: it is). ``prediction`` traces every case; ``known`` only those whose
+    ground truth starts with the model's prediction."""
+    if cases_mode == "prediction":
+        return None
+    if expected is None:
+        return "no ground-truth old answer (cma.cases: known)"
+    if clean_token != expected:
+        return "clean model does not predict the old answer's first token (cma.cases: known)"
+    return None
+
+
 # -- the locator ---------------------------------------------------------------------------------
 
 @dataclass
@@ -222,9 +251,12 @@ class CMAResult:
             "mean_indirect_effect": self.mean_indirect_effect,
             "mean_p_clean": float(np.mean([t.p_clean for t in kept])) if kept else math.nan,
             "mean_p_corrupt": float(np.mean([t.p_corrupt for t in kept])) if kept else math.nan,
+            "mean_corruption_effect": float(np.mean([t.corruption_effect for t in kept])) if kept else math.nan,
+            "n_positive_effect": np.int64(sum(t.corruption_effect > 0 for t in kept)),
+            "cases_mode": self.settings.get("cases", "prediction"),
             "in_grid": [layer in grid for layer in self.layers],
-            "is_golden": [layer == self.golden.layer for layer in self.layers],
-            "is_golden_all": [layer == self.golden_all.layer for layer in self.layers],
+            "is_golden": [layer in self.golden.ties for layer in self.layers],         # every tied layer
+            "is_golden_all": [layer in self.golden_all.ties for layer in self.layers],
             "golden_tied": [layer in self.golden.ties and self.golden.tied for layer in self.layers],
             "n_cases": np.int64(self.n_cases),
             "n_kept": np.int64(len(kept)),
@@ -245,9 +277,13 @@ class CMAResult:
                     "case_id": t.case_id, "layer": layer, "p_restored": p_restored, "p_clean": t.p_clean,
                     "p_corrupt": t.p_corrupt if t.kept else math.nan,
                     "indirect_effect": p_restored - t.p_corrupt if t.kept else math.nan,
+                    "corruption_effect": t.corruption_effect,
                     "kept": t.kept, "skip_reason": t.skip_reason, "clean_token_id": t.clean_token,
-                    "clean_token": clean_text,
+                    "clean_token": clean_text, "traced_token": clean_text,
                     "expected_token_id": t.expected_token,
+                    "prediction_is_ground_truth": (t.expected_token == t.clean_token
+                                                   if t.expected_token is not None else None),
+                    "seconds": t.seconds,
                 })
         frame = pd.DataFrame.from_records(records)
         frame["layer"] = frame["layer"].astype("int64")
@@ -257,10 +293,14 @@ class CMAResult:
 
 def run_cma(model, tokenizer, layout, cases, grid: Sequence[int] | None = None, noise_scale: float = 3.0,
             samples: int = 10, window: int = 10, seed: int = 0, restore: str = "mlp",
-            restore_token: str = "last_subject", max_batch: int = 64, noise_std: float | None = None) -> CMAResult:
+            restore_token: str = "last_subject", max_batch: int = 64, noise_std: float | None = None,
+            cases_mode: str = "prediction") -> CMAResult:
     """Causal tracing of every layer of ``model`` on ``cases`` (EditCase-like: case_id, prompt, subject,
     target_true). ``grid`` (default: every layer) is where ``is_golden`` is taken. ``noise_std`` overrides
-    the measured subject-embedding std (before ``noise_scale``)."""
+    the measured subject-embedding std (before ``noise_scale``). ``cases_mode``: ``prediction`` traces every
+    case's own clean prediction; ``known`` only the cases whose ground truth starts with it."""
+    if cases_mode not in CASE_MODES:
+        raise ConfigError(f"unknown CMA case mode {cases_mode!r} (one of {', '.join(CASE_MODES)})", field="cma.cases")
     if not cases:
         raise InputError("no proxy cases to trace", field="cases")
     if samples < 1 or window < 0 or noise_scale < 0:
@@ -277,23 +317,22 @@ def run_cma(model, tokenizer, layout, cases, grid: Sequence[int] | None = None, 
         windows = [window_layers(layer, window, layout.n_layers) for layer in layers]
         traces = []
         for case in cases:
+            case_start = time.perf_counter()
             ids, positions = subject_positions(tokenizer, case.prompt, case.subject, case.case_id)
-            expected = None
-            if case.target_true:
-                qa = encode_qa(tokenizer, case.prompt, case.target_true)
-                expected = qa.ids[qa.n_query]
+            expected = _expected_token(tokenizer, case)
             with torch.no_grad():
                 p_top, clean_token = _answer_probs(model, torch.tensor([ids], device=device), None)
-            if expected is not None and clean_token != expected:
-                traces.append(CaseTrace(str(case.case_id), len(ids), clean_token, expected, False,
-                                        "clean model does not predict the old answer's first token",
-                                        float(p_top[0]), math.nan, np.full(len(layers), np.nan)))
+            reason = _skip_reason(cases_mode, expected, clean_token)
+            if reason:
+                traces.append(CaseTrace(str(case.case_id), len(ids), clean_token, expected, False, reason,
+                                        float(p_top[0]), math.nan, np.full(len(layers), np.nan),
+                                        time.perf_counter() - case_start))
                 continue
             noise = case_noise(seed, case.case_id, samples, len(positions), layout.hidden_size) * scale
             token, p_clean, p_corrupt, p_restored = trace_case(
                 model, layout, ids, positions, noise, windows, restore, restore_token, max_batch, clean_token)
             traces.append(CaseTrace(str(case.case_id), len(ids), token, expected, True, None,
-                                    p_clean, p_corrupt, p_restored))
+                                    p_clean, p_corrupt, p_restored, time.perf_counter() - case_start))
             log.debug("case %s: p_clean %.4f p_corrupt %.4f max p_restored %.4f", case.case_id, p_clean, p_corrupt,
                       float(np.max(p_restored)) if len(p_restored) else math.nan)
     finally:
@@ -304,7 +343,7 @@ def run_cma(model, tokenizer, layout, cases, grid: Sequence[int] | None = None, 
         mean_effect = restored.mean(axis=0)
         mean_ie = (restored - np.asarray([t.p_corrupt for t in kept])[:, None]).mean(axis=0)
     else:
-        log.warning("CMA: the clean model answers none of the %d cases correctly; no golden layer", len(traces))
+        log.warning("CMA: none of the %d cases was traced (cases: %s); no golden layer", len(traces), cases_mode)
         mean_effect = mean_ie = np.full(len(layers), np.nan)
     seconds = time.perf_counter() - start
     in_grid = np.isin(layers, grid)
@@ -312,11 +351,12 @@ def run_cma(model, tokenizer, layout, cases, grid: Sequence[int] | None = None, 
     golden_all = argmax_layers(layers, mean_effect)
     for name, g in (("grid", golden), ("all layers", golden_all)):
         if g.tied:
-            log.warning("CMA golden layer over the %s is tied between layers %s; taking %s", name, g.ties, g.layer)
+            log.warning("CMA golden layer over the %s is tied between layers %s (all marked; scored as their "
+                        "mean)", name, g.ties)
     return CMAResult(
         layers=layers, grid=grid, traces=traces, mean_effect=mean_effect, mean_indirect_effect=mean_ie,
         golden=golden, golden_all=golden_all, noise_std=scale, seconds=seconds,
         settings={"noise_scale": noise_scale, "samples": samples, "window": window, "seed": seed,
                   "restore": restore, "restore_token": restore_token, "subject_embedding_std": base_std,
-                  "grid": grid},
+                  "grid": grid, "cases": cases_mode},
     )

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, InputError
 from ..models.tokens import QA, answer_logits, encode_qa
-from .old_answer import old_answer
+from .old_answer import OldAnswer, is_greedy_answer, old_answer
 from .options import OLD_ANSWER_MODES, PARAM_MODES
 from .tukey import Golden, tukey_golden
 
@@ -133,6 +133,16 @@ class LGAResult:
     n_skipped: int
     seconds: float
     settings: dict = field(default_factory=dict)
+    old_is_greedy: list[bool] = field(default_factory=list)   # per case: the old answer is the greedy answer
+    case_seconds: list[float] = field(default_factory=list)   # per case: its own time
+
+    def diagnostics(self) -> dict:
+        """What the choice rests on: cases whose old answer is the model's greedy answer, and the sign of the
+        kept layers' S_L (all negative: the argmax picks the layer with the smallest gradient overlap)."""
+        kept = self.scores[self.kept & np.isfinite(self.scores)]
+        return {"n_old_is_greedy": np.int64(sum(self.old_is_greedy)),
+                "frac_negative": float((kept < 0).mean()) if kept.size else math.nan,
+                "all_kept_negative": bool(kept.size and (kept < 0).all())}
 
     @property
     def n_cases(self) -> int:
@@ -152,8 +162,8 @@ class LGAResult:
             "score": self.scores.astype("float64"),
             "kept": self.kept.astype(bool),
             "in_grid": [layer in grid for layer in self.layers],
-            "is_golden": [layer == self.golden.layer for layer in self.layers],
-            "is_golden_all": [layer == self.golden_all.layer for layer in self.layers],
+            "is_golden": [layer in self.golden.ties for layer in self.layers],         # every tied layer
+            "is_golden_all": [layer in self.golden_all.ties for layer in self.layers],
             "golden_tied": [layer in self.golden.ties and self.golden.tied for layer in self.layers],
             "lower_fence": self.lower_fence,
             "upper_fence": self.upper_fence,
@@ -161,6 +171,7 @@ class LGAResult:
             "n_skipped": np.int64(self.n_skipped),
             "seconds": float(self.seconds),
             "mean_query_tokens": self.mean_query_tokens,
+            **self.diagnostics(),
         })
 
     def case_frame(self) -> pd.DataFrame:
@@ -173,6 +184,9 @@ class LGAResult:
             "old_answer": np.repeat(np.asarray(self.old_answers, dtype=object), n_layers),
             "old_answer_source": np.repeat(np.asarray(self.old_answer_sources, dtype=object), n_layers),
             "query_tokens": np.repeat(np.asarray(self.query_tokens, dtype="int64"), n_layers),
+            "old_is_greedy": np.repeat(np.asarray(self.old_is_greedy or [False] * self.n_cases, dtype=bool), n_layers),
+            "seconds": np.repeat(np.asarray(self.case_seconds or [math.nan] * self.n_cases, dtype="float64"),
+                                 n_layers),
         })
 
 
@@ -192,9 +206,10 @@ def run_lga(model, tokenizer, layout, cases, grid: Sequence[int] | None = None, 
 
     start = time.perf_counter()
     contributions = np.full((len(cases), len(layers)), np.nan)
-    answers, sources, query_tokens = [], [], []
+    answers, sources, query_tokens, greedy_flags, case_seconds = [], [], [], [], []
     n_skipped = 0
     for row, case in enumerate(cases):
+        case_start = time.perf_counter()
         old = old_answer(model, tokenizer, case, old_answer_mode)
         answers.append(old.text)
         sources.append(old.source)
@@ -203,6 +218,7 @@ def run_lga(model, tokenizer, layout, cases, grid: Sequence[int] | None = None, 
         if not old.text:
             log.warning("case %s: the model's greedy answer is empty; the case is skipped", case.case_id)
             n_skipped += 1
+            case_seconds.append(time.perf_counter() - case_start)
             continue
         qa_old = encode_qa(tokenizer, case.prompt, old.text)
         with _GradScope(model, [p for group in params_by_layer for p in group]):
@@ -210,6 +226,7 @@ def run_lga(model, tokenizer, layout, cases, grid: Sequence[int] | None = None, 
             grads_new = layer_gradients(model, qa_new, params_by_layer, pad_id)
             contributions[row] = inner_products(grads_old, grads_new)
         del grads_old, grads_new
+        case_seconds.append(time.perf_counter() - case_start)
         if not np.isfinite(contributions[row]).all():
             log.warning("case %s: non-finite gradient inner products at layers %s", case.case_id,
                         [layers[i] for i in np.flatnonzero(~np.isfinite(contributions[row]))])
@@ -218,18 +235,22 @@ def run_lga(model, tokenizer, layout, cases, grid: Sequence[int] | None = None, 
     used = ~np.isnan(contributions).all(axis=1)
     scores = contributions[used].sum(axis=0) if used.any() else np.full(len(layers), np.nan)
     seconds = time.perf_counter() - start
+    # diagnostics, outside the timed work: is each old answer the model's own greedy answer?
+    greedy_flags = [is_greedy_answer(model, tokenizer, case, OldAnswer(text, source))
+                    for case, text, source in zip(cases, answers, sources)]
 
     on_grid = tukey_golden(layers, scores, tukey_k, quantile_method, among=grid)
     on_all = tukey_golden(layers, scores, tukey_k, quantile_method)
     for name, golden in (("grid", on_grid.golden), ("all layers", on_all.golden)):
         if golden.tied:
-            log.warning("LGA golden layer over the %s is tied between layers %s; taking %s", name, golden.ties, golden.layer)
+            log.warning("LGA golden layer over the %s is tied between layers %s (all marked; scored as their "
+                        "mean)", name, golden.ties)
     return LGAResult(
         layers=layers, grid=grid, scores=scores, contributions=contributions,
         case_ids=[str(c.case_id) for c in cases], old_answers=answers, old_answer_sources=sources,
         query_tokens=query_tokens, kept=on_grid.kept, lower_fence=on_grid.fences.lower,
         upper_fence=on_grid.fences.upper, golden=on_grid.golden, golden_all=on_all.golden,
-        n_skipped=n_skipped, seconds=seconds,
+        n_skipped=n_skipped, seconds=seconds, old_is_greedy=greedy_flags, case_seconds=case_seconds,
         settings={"params": params, "tukey_k": tukey_k, "quantile_method": quantile_method,
                   "old_answer": old_answer_mode, "grid": grid},
     )

@@ -66,3 +66,14 @@ def old_answer(model, tokenizer, case, mode: str = "ground_truth_else_greedy") -
         return OldAnswer(case.target_true, "ground_truth")
     n_new = encode_qa(tokenizer, case.prompt, case.target_new).n_answer
     return OldAnswer(greedy_continuation(model, tokenizer, case.prompt, n_new), "greedy")
+
+
+def is_greedy_answer(model, tokenizer, case, old: OldAnswer) -> bool:
+    """Whether ``old`` is the model's own greedy answer to the case's prompt (always for a greedy old answer;
+    for a ground truth, whether the model's greedy continuation of as many tokens starts with it). LGA's
+    old-answer gradient means "move away from what the model says" only where this holds."""
+    if old.source == "greedy":
+        return bool(old.text)
+    n_old = encode_qa(tokenizer, case.prompt, old.text).n_answer
+    greedy = greedy_continuation(model, tokenizer, case.prompt, n_old)
+    return bool(greedy) and greedy.strip().lower().startswith(old.text.strip().lower())

@@ -3,7 +3,9 @@
 A layer is kept when its score lies inside ``[Q1 - k * IQR, Q3 + k * IQR]``, with Q1 and Q3 numpy quantiles
 computed with ``method`` (the paper, v3: k = 1 and 'linear'). Non-finite scores are never kept and do not
 enter the quantiles. The golden layer is the argmax over the kept layers (optionally restricted to a
-subset, e.g. the sweep grid); ties go to the lowest layer and are reported.
+subset, e.g. the sweep grid); every tied layer is reported (``ties``, marked ``is_golden`` in the locator
+files). The analysis scores a tie by the one tie rule of :mod:`goldenlayers.analysis.ties` (the mean over
+the tied layers); ``Golden.layer`` (the lowest tied layer) only names the tie in logs.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def keep_mask(scores: Sequence[float], bounds: Fences) -> np.ndarray:
 def argmax_layers(layers: Sequence[int], scores: Sequence[float], mask: Sequence[bool] | None = None) -> Golden:
     """Argmax of ``scores`` over the ``layers`` where ``mask`` is true (and the score finite).
 
-    Exact ties all go into ``ties`` (ascending); the golden layer is the lowest of them.
+    Exact ties all go into ``ties`` (ascending); ``layer`` is the lowest of them, a name for logs only.
     """
     layers = np.asarray(layers, dtype="int64")
     values = np.asarray(scores, dtype="float64")

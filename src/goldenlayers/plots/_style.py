@@ -62,6 +62,29 @@ def order_metrics(metrics) -> list[str]:
     return [m for m in METRIC_LABELS if m in metrics] + sorted(metrics - set(METRIC_LABELS))
 
 
+def ties_label(ties) -> str:
+    """"L8" for one layer, "L8|18" for a tie (scored as the mean over the tied layers); "" for none."""
+    from ..analysis.ties import parse_ties
+
+    layers = parse_ties(ties) if not isinstance(ties, (list, tuple)) else list(ties)
+    return "L" + "|".join(str(layer) for layer in layers) if layers else ""
+
+
+def n_text(ax, x, y, n, **kwargs) -> None:
+    """Write ``n=<n>`` at (x, y) (data coordinates), small and grey: every interval shows its n."""
+    import pandas as pd
+
+    if n is None or pd.isna(n):
+        return
+    value = int(n)
+    ax.text(x, y, f"n={value}", ha="center", va="bottom", fontsize=6, color="dimgrey", **kwargs)
+
+
+def no_data(ax, x, y: float = 0.02, reason: str = "no data") -> None:
+    """Mark where a bar or point is absent, so an empty slot is never read as 0."""
+    ax.text(x, y, reason, ha="center", va="bottom", fontsize=6, color="grey", rotation=90)
+
+
 def empty_figure(message: str, title: str | None = None):
     """A small figure that says why there is nothing to draw (a locator not run, a model without data)."""
     fig, ax = plt.subplots(figsize=(6, 2.5))

@@ -1,17 +1,18 @@
 """Fig. 1 / Fig. 5: golden layers chosen on the proxy split vs on the test split, scored on test queries.
 
 One panel per metric; per dataset two bars: the test score at the proxy golden layer and at the test-best
-layer (mean over test cases, SEM error bars), the chosen layer written above each bar, and a black tick at
-the sample-wise optimum (every case edited at its own best layer).
+layer (mean over test cases, SEM error bars), the chosen layer written in each bar ("L8|18" for a tie,
+scored as the mean over the tied layers: the one tie rule), n (test cases) above it, and a black tick at the
+sample-wise optimum (every case edited at its own best grid layer). "no data" marks a missing bar.
 """
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 
-from ._style import SPLIT_COLORS, dataset_label, empty_figure, metric_label, order_datasets, order_metrics, setup
+from ._style import (SPLIT_COLORS, dataset_label, empty_figure, metric_label, n_text, no_data, order_datasets,
+                     order_metrics, setup, ties_label)
 
 INPUTS = ("golden_layers",)
 SCOPE = "model_editor"
@@ -36,26 +37,26 @@ def draw(tables, model: str, editor: str):
         rows = sel[sel["metric"] == metric].set_index("dataset").reindex(datasets)
         series = (
             ("proxy", "golden layer from proxy", rows["test_score_at_proxy_golden"], rows["test_sem_at_proxy_golden"],
-             rows["proxy_golden_layer"], -bar / 2),
-            ("test", "golden layer from test", rows["test_best_score"], rows["test_best_sem"],
-             rows["test_best_layer"], bar / 2),
+             rows["proxy_ties"], rows["n_at_proxy_golden"], -bar / 2),
+            ("test", "best fixed layer on test", rows["test_best_score"], rows["test_best_sem"],
+             rows["test_best_ties"], rows["n_at_test_best"], bar / 2),
         )
-        for split, label, mean, err, layer, offset in series:
+        for split, label, mean, err, ties, counts, offset in series:
             mean_v = mean.to_numpy(dtype="float64")
             err_v = np.nan_to_num(err.to_numpy(dtype="float64"))
-            ax.bar(x + offset, mean_v, bar, yerr=err_v, color=SPLIT_COLORS[split], label=label, capsize=2,
-                   error_kw={"elinewidth": 0.8})
-            for xi, m, e, lay in zip(x + offset, mean_v, err_v, layer):
-                if not np.isfinite(m) or lay is None or lay is pd.NA or (isinstance(lay, float) and np.isnan(lay)):
+            ax.bar(x + offset, np.nan_to_num(mean_v), bar, yerr=err_v, color=SPLIT_COLORS[split], label=label,
+                   capsize=2, error_kw={"elinewidth": 0.8})
+            for xi, m, e, tie, n in zip(x + offset, mean_v, err_v, ties, counts):
+                if not np.isfinite(m):
+                    no_data(ax, xi)
                     continue
+                text = ties_label(tie if isinstance(tie, str) else "")
                 if m >= 0.14:  # the chosen layer, written inside the bar's foot (clear of the optimum tick)
-                    ax.text(xi, 0.02, f"L{int(lay)}", ha="center", va="bottom", fontsize=7, color="white",
-                            fontweight="bold")
+                    ax.text(xi, 0.02, text, ha="center", va="bottom", fontsize=6, color="white",
+                            fontweight="bold", rotation=90 if "|" in text else 0)
                 else:
-                    ax.text(xi, m + e + 0.02, f"L{int(lay)}", ha="center", va="bottom", fontsize=7)
-        for xi, missing in zip(x, rows["test_best_score"].isna()):
-            if missing:
-                ax.text(xi, 0.02, "no data", ha="center", va="bottom", fontsize=7, color="grey")
+                    ax.text(xi, m + e + 0.06, text, ha="center", va="bottom", fontsize=6)
+                n_text(ax, xi, m + e + 0.01, n)
         optimum = rows["sample_wise_optimum"].to_numpy(dtype="float64")
         ax.scatter(x, optimum, marker="_", s=500, color="black", linewidths=1.5, zorder=5,
                    label="sample-wise optimum")

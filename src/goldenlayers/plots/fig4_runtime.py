@@ -1,36 +1,35 @@
-"""Fig. 4: runtime of golden-layer search (LGA, CMA, brute force with the reference editor), per model.
+"""Fig. 4: runtime of golden-layer search per case processed (LGA, CMA, brute force with the reference editor).
 
-Left: seconds against the mean query length in tokens, one point per dataset. Right: seconds against the
-proxy size: the measured jobs as points, and lines for the measured cost per proxy case times the proxy
-size (all three searches do one unit of work per proxy case; BF additionally per layer). BF on a layer grid
-sparser than the model is drawn both as measured (grid) and extrapolated to all layers (dashed).
+One group of bars per dataset (no lines: datasets are not a series): seconds per case, on a log scale, for
+LGA and CMA (each case's own time), BF over the layer grid and BF extrapolated to every layer of the model
+(hatched). The mean query length is under each dataset's name; n (cases timed) sits on each bar. A search
+without a time there is marked with its reason (e.g. "CMA processed no case"), never drawn as fast.
 """
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+import pandas as pd
 
-from ._style import LOCATOR_COLORS, dataset_label, empty_figure, setup
+from ._style import LOCATOR_COLORS, dataset_label, empty_figure, n_text, order_datasets, setup
 
 INPUTS = ("runtime",)
 SCOPE = "model"
 STEM = "fig4_runtime"
 
 
-def _series(sel):
-    n_grid = sel["n_grid_layers"].max() if len(sel) else 0
-    num_layers = sel["num_layers"].dropna().max() if sel["num_layers"].notna().any() else None
-    series = [("lga_seconds", "LGA", LOCATOR_COLORS["lga"], "-"), ("cma_seconds", "CMA", LOCATOR_COLORS["cma"], "-")]
+def _series(sel: pd.DataFrame):
     editor = sel["bf_editor"].dropna().iloc[0] if sel["bf_editor"].notna().any() else "?"
-    if num_layers is not None and n_grid and n_grid < num_layers:
-        series += [("bf_seconds", f"BF, {editor}, {n_grid}-layer grid", LOCATOR_COLORS["bf"], "-"),
-                   ("bf_seconds_all_layers", f"BF, {editor}, all {int(num_layers)} layers (extrapolated)",
-                    "black", "--")]
-    else:
-        series += [("bf_seconds", f"BF, {editor}", LOCATOR_COLORS["bf"], "-")]
-    return [s for s in series if sel[s[0]].notna().any()]
+    n_grid = int(sel["n_grid_layers"].max()) if len(sel) else 0
+    layers = sel["num_layers"].dropna()
+    all_label = f"BF ({editor}), all {int(layers.max())} layers (extrapolated)" if len(layers) else "BF, all layers"
+    return [
+        ("lga_seconds_per_case", "lga_n_processed", "lga_missing", "LGA", LOCATOR_COLORS["lga"], None),
+        ("cma_seconds_per_case", "cma_n_processed", "cma_missing", "CMA", LOCATOR_COLORS["cma"], None),
+        ("bf_seconds_per_case", "n_bf_cases", None, f"BF ({editor}), {n_grid}-layer grid", LOCATOR_COLORS["bf"], None),
+        ("bf_seconds_per_case_all_layers", "n_bf_cases", None, all_label, LOCATOR_COLORS["bf"], "///"),
+    ]
 
 
 def draw(tables, model: str):
@@ -39,59 +38,37 @@ def draw(tables, model: str):
     sel = runtime[runtime["model"] == model].copy()
     if sel.empty:
         return empty_figure(f"No runtime measurements for {model}.")
-    series = _series(sel)
-    if not series:
-        return empty_figure(f"No runtime measurements for {model}.")
-    fig, (ax_tok, ax_size) = plt.subplots(1, 2, figsize=(10.5, 3.8))
-    by_tokens = sel.sort_values("mean_query_tokens")
-    for column, label, color, style in series:
-        ax_tok.plot(by_tokens["mean_query_tokens"], by_tokens[column], marker="o", linestyle=style, color=color,
-                    label=label)
-    if by_tokens["mean_query_tokens"].notna().any():
-        top = by_tokens[[s[0] for s in series]].max(axis=1)
-        labels = by_tokens.assign(_top=top).dropna(subset=["mean_query_tokens"]).groupby("mean_query_tokens")
-        for tokens, group in labels:  # datasets with the same query length share one stacked label
-            ax_tok.annotate("\n".join(dataset_label(d) for d in group["dataset"]), (tokens, group["_top"].max()),
-                            textcoords="offset points", xytext=(0, 6), ha="center", va="bottom", fontsize=7)
-        ax_tok.margins(x=0.12, y=0.25)
-    else:
-        ax_tok.text(0.5, 0.5, "mean query length not recorded\n(no LGA/CMA output)", transform=ax_tok.transAxes,
-                    ha="center", va="center", fontsize=9, color="grey")
-        ax_tok.set_xticks([])
-        ax_tok.set_yticks([])
-    ax_tok.set_xlabel("mean query length (tokens)")
-    ax_tok.set_ylabel("seconds")
+    datasets = order_datasets(sel["dataset"])
+    sel = sel.set_index("dataset").reindex(datasets)
+    series = _series(sel.reset_index())
     values = sel[[s[0] for s in series]].to_numpy(dtype="float64")
-    values = values[np.isfinite(values) & (values > 0)]
-    log_scale = values.size > 0 and values.max() / values.min() > 20  # log only when the methods differ a lot
-    if log_scale and by_tokens["mean_query_tokens"].notna().any():
-        ax_tok.set_yscale("log")
-    elif by_tokens["mean_query_tokens"].notna().any():
-        ax_tok.set_ylim(bottom=0)
-    ax_tok.set_title("vs query length")
-
-    n_max = int(sel["n_proxy"].max()) if sel["n_proxy"].notna().any() else 1
-    sizes = np.linspace(1, max(n_max, 2) * 1.5, 50)
-    for column, label, color, style in series:
-        valid = sel[sel[column].notna() & sel["n_proxy"].notna() & (sel["n_proxy"] > 0)]
-        per_case = float((valid[column] / valid["n_proxy"].astype(float)).mean()) if len(valid) else np.nan
-        ax_size.scatter(valid["n_proxy"].astype(float), valid[column], color=color, s=18, zorder=3)
-        if np.isfinite(per_case):
-            ax_size.plot(sizes, per_case * sizes, linestyle=style, color=color, label=label, linewidth=1.2)
-    ax_size.set_xlabel("proxy size (cases)")
-    ax_size.set_ylabel("seconds")
-    if log_scale:
-        ax_size.set_yscale("log")
-    else:
-        ax_size.set_ylim(bottom=0)
-    ax_size.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax_size.set_title("vs proxy size (points: measured; lines: per-case cost x size)", fontsize=9)
-    for ax in (ax_tok, ax_size) if log_scale else ():
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.yaxis.set_minor_formatter(NullFormatter())
-    handles, labels = ax_tok.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=min(4, len(handles)), frameon=False,
-               bbox_to_anchor=(0.5, 1.0), fontsize=8)
-    fig.suptitle(f"Runtime of golden-layer search: {model}", y=1.07)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    if not np.isfinite(values).any():
+        return empty_figure(f"No runtime measurements for {model}.")
+    fig, ax = plt.subplots(figsize=(1.6 * len(datasets) + 2.5, 4.0))
+    x = np.arange(len(datasets))
+    bar = 0.8 / len(series)
+    floor = np.nanmin(values[values > 0]) / 3 if (values > 0).any() else 1e-3
+    for k, (column, n_column, why, label, color, hatch) in enumerate(series):
+        offset = (k - (len(series) - 1) / 2) * bar
+        heights = sel[column].to_numpy(dtype="float64")
+        ax.bar(x + offset, np.where(np.isfinite(heights), heights, np.nan), bar, color=color, label=label,
+               hatch=hatch, edgecolor="white" if hatch is None else "black", linewidth=0.3)
+        for xi, h, n, reason in zip(x + offset, heights, sel[n_column],
+                                    sel[why] if why else [""] * len(datasets)):
+            if np.isfinite(h):
+                n_text(ax, xi, h * 1.05, n, rotation=90)
+            else:
+                ax.text(xi, floor * 1.1, (reason or "no data")[:40], rotation=90, ha="center", va="bottom",
+                        fontsize=6, color="grey")
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=floor, top=float(np.nanmax(values)) * 4)  # room for the n labels
+    tokens = sel["mean_query_tokens"].to_numpy(dtype="float64")
+    ax.set_xticks(x, [f"{dataset_label(d)}\n({t:.0f} query tokens)" if np.isfinite(t) else dataset_label(d)
+                      for d, t in zip(datasets, tokens)], fontsize=8)
+    ax.set_ylabel("seconds per case (log)")
+    ax.grid(axis="x", visible=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False, fontsize=8)
+    ax.set_title(f"Runtime of golden-layer search per case: {model}\n(LGA and CMA: own time of each processed case; "
+                 "BF: edits of a proxy case at every grid layer)", fontsize=9)
+    fig.tight_layout()
     return fig

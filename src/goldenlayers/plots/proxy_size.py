@@ -54,6 +54,8 @@ def draw(tables, model: str, editor: str, metric: str = "rewrite_acc"):
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=min(5, len(handles)), frameon=False,
                bbox_to_anchor=(0.5, 1.0))
-    fig.suptitle(f"Proxy-size sensitivity: {model}, {editor}", y=1.05)
+    draws = int(sel["n_draws"].max()) if sel["n_draws"].notna().any() else 0
+    fig.suptitle(f"Proxy-size sensitivity: {model}, {editor}\n(n = {draws} seeded proxy subsets per size, 1 at "
+                 f"the full size; bands: 2.5-97.5% over subsets)", y=1.08, fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     return fig

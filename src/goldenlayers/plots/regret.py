@@ -1,7 +1,8 @@
 """Regret of each locator: sample-wise optimum minus the test score at the locator's layer.
 
 Per (model, editor): one panel per metric, datasets on the x axis, a point per locator (BF on proxy, LGA,
-CMA, and the best fixed layer on test as the floor) with its 95% bootstrap interval over test cases.
+CMA, each at its own choice, and the best evaluated fixed layer on test as the floor) with its 95% bootstrap
+interval over test cases and n (test cases) beside it; "no data" marks a locator without an estimate.
 Lower is better; 0 means the one layer is as good as editing every case at its own best layer.
 """
 
@@ -10,8 +11,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ._style import (LOCATOR_COLORS, LOCATOR_LABELS, dataset_label, empty_figure, metric_label, order_datasets,
-                     order_metrics, setup)
+from ._style import (LOCATOR_COLORS, LOCATOR_LABELS, dataset_label, empty_figure, metric_label, n_text, no_data,
+                     order_datasets, order_metrics, setup)
 
 INPUTS = ("regret",)
 SCOPE = "model_editor"
@@ -22,8 +23,8 @@ MARKERS = {"bf": "s", "lga": "o", "cma": "^", "test_best": "D"}
 def draw(tables, model: str, editor: str):
     setup()
     regret = tables["regret"]
-    sel = regret[(regret["model"] == model) & (regret["editor"] == editor) & regret["regret"].notna()]
-    if sel.empty:
+    sel = regret[(regret["model"] == model) & (regret["editor"] == editor)]
+    if sel.empty or sel["regret"].isna().all():
         return empty_figure(f"No regret estimates for {model} / {editor}.")
     metrics = order_metrics(sel["metric"].unique())
     datasets = order_datasets(sel["dataset"].unique())
@@ -35,6 +36,7 @@ def draw(tables, model: str, editor: str):
     x = np.arange(len(datasets))
     step = 0.7 / max(1, len(locators))
     top = float(np.nanmax(sel["regret_high"].to_numpy(dtype="float64")))
+    sel = sel[sel["locator"].isin(locators)]
     for ax, metric in zip(axes.flat, metrics):
         for k, loc in enumerate(locators):
             rows = sel[(sel["metric"] == metric) & (sel["locator"] == loc)].set_index("dataset").reindex(datasets)
@@ -45,6 +47,12 @@ def draw(tables, model: str, editor: str):
             ax.errorbar(x + offset, est, yerr=np.vstack([np.nan_to_num(lo), np.nan_to_num(hi)]), fmt=MARKERS[loc],
                         color=LOCATOR_COLORS[loc], label=LOCATOR_LABELS[loc], capsize=2, markersize=5,
                         elinewidth=1, linestyle="none")
+            for xi, e, h, n, present in zip(x + offset, est, rows["regret_high"].to_numpy(dtype="float64"),
+                                            rows["n"], rows["locator"].notna()):
+                if present and np.isfinite(e):
+                    n_text(ax, xi + step * 0.35, (h if np.isfinite(h) else e), n, rotation=90)
+                elif present or loc in ("bf", "test_best"):
+                    no_data(ax, xi, 0.0)
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_title(metric_label(metric))
         ax.set_xticks(x, [dataset_label(d) for d in datasets], rotation=30, ha="right")

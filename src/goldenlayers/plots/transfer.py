@@ -1,5 +1,7 @@
 """Cross-dataset transfer matrix: the brute-force golden layer of dataset A's proxy split (rows), scored on
-dataset B's test split (columns). Cell colour and first line: mean test score; second line: the layer.
+dataset B's test split (columns). Cell colour and first line: mean test score; second line: the layer
+("L8|18" for a tie, scored as the mean over the tied layers); third line: n test cases. "no data" marks a
+cell without a score.
 Compare a cell with the diagonal cell of its column (B's own proxy golden layer)."""
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
-from ._style import dataset_label, empty_figure, metric_label, order_datasets, order_metrics, setup
+from ._style import dataset_label, empty_figure, metric_label, order_datasets, order_metrics, setup, ties_label
 
 INPUTS = ("transfer",)
 SCOPE = "model_editor"
@@ -32,14 +34,17 @@ def draw(tables, model: str, editor: str, locator: str = "bf"):
         rows = sel[sel["metric"] == metric]
         score = rows.pivot_table(index="source", columns="target", values="test_score", aggfunc="mean")
         score = score.reindex(index=datasets, columns=datasets)
-        layer = rows.pivot_table(index="source", columns="target", values="source_layer", aggfunc="first")
-        layer = layer.reindex(index=datasets, columns=datasets)
+        layer = rows.set_index(["source", "target"])["source_ties"]
+        count = rows.set_index(["source", "target"])["n"]
         text = np.full(score.shape, "", dtype=object)
         for i in range(score.shape[0]):
             for j in range(score.shape[1]):
                 value = score.iat[i, j]
+                key = (datasets[i], datasets[j])
                 if np.isfinite(value):
-                    text[i, j] = f"{value:.2f}\nL{int(layer.iat[i, j])}"
+                    text[i, j] = f"{value:.2f}\n{ties_label(layer.get(key, ''))}\nn={int(count.get(key, 0))}"
+                else:
+                    ax.text(j + 0.5, i + 0.5, "no data", ha="center", va="center", fontsize=6, color="grey")
         sns.heatmap(score, ax=ax, vmin=0, vmax=1, cmap="viridis", annot=text, fmt="", cbar=True,
                     annot_kws={"fontsize": 7}, linewidths=0.5, linecolor="white", mask=score.isna(),
                     cbar_kws={"label": "test score", "shrink": 0.8}, square=True)

@@ -1,6 +1,14 @@
 # Helper functions and constants of the aggregate stage (rules in ../aggregate.smk).
 
-ANALYSIS = config["analysis"]  # n_boot, repeats, failed, reference_editor (defaults from the schema)
+ANALYSIS = config["analysis"]  # n_boot, repeats, failed, reference_editor, min_cases, ... (defaults from the schema)
+
+
+def max_failed_arg():
+    """`--max-failed-fraction X` when analysis.max_failed_fraction is set (off by default)."""
+    value = ANALYSIS["max_failed_fraction"]
+    return "" if value is None else f"--max-failed-fraction {value}"
+
+
 TABLES = "results/tables"
 
 
@@ -25,6 +33,6 @@ def locator_inputs(kind, per_case=False):
 
 def table_targets():
     """Every table of the aggregate and analysis stages (CSV + Markdown; Parquet/LaTeX come along)."""
-    names = ["golden_layers", "locators", "lga_vs_cma", "transfer", "runtime"]
+    names = ["golden_layers", "locators", "lga_vs_cma", "transfer", "runtime", "claims"]
     return ([f"{TABLES}/{name}.{ext}" for name in names for ext in ("csv", "md")]
             + [f"{TABLES}/{name}.parquet" for name in ("layer_scores", "regret", "proxy_size")])

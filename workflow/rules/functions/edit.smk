@@ -83,3 +83,36 @@ def value_hparams_json(wildcards):
         if value_key(hparams) == wildcards.vkey:
             return json.dumps(value_hparams(hparams), sort_keys=True)
     raise ValueError(f"no configured editor of {wildcards.model} has value key {wildcards.vkey}")
+
+
+# --- edits at the locators' own choices (rule edit_choice in ../edit.smk) ------------------------------
+
+
+def grid_test_results(wildcards):
+    """The grid's test-split edit results of (model, editor, dataset): reused where a locator chose a grid layer."""
+    return edit_outputs(wildcards.model, wildcards.editor, wildcards.dataset, "test")
+
+
+def choice_stats_layers(model, editor):
+    """Statistics an edit_choice job may need: every layer's, if the editor needs statistics at all (the chosen
+    layer is known only when the job runs); none for ROME/R-ROME without mom2_adjustment."""
+    impl, hparams = editor_and_hparams(model, editor)
+    if not impl.needs_stats(hparams):
+        return []
+    return list(range(int(config["models"][model]["num_layers"])))
+
+
+def choice_stats_inputs(wildcards):
+    return {f"stats_{l}": stats_file(wildcards.model, l) for l in choice_stats_layers(wildcards.model, wildcards.editor)}
+
+
+def choice_stats_args(wildcards):
+    return " ".join(f"--stats {l}={stats_file(wildcards.model, l)}"
+                    for l in choice_stats_layers(wildcards.model, wildcards.editor))
+
+
+def choice_edit_targets():
+    """The edit_choice outputs of every model x editor x dataset, for the enabled locators."""
+    return [f"results/edits/{model}/{editor}/{dataset}/test/{kind}_choice.parquet"
+            for kind in ("lga", "cma") if config[kind]["enabled"]
+            for model in MODELS for editor in EDITORS for dataset in DATASETS]

@@ -9,6 +9,15 @@ def _locate_common(wildcards, threads):
             f" --device {config['device']} --dtype {config['dtype']} --threads {threads}")
 
 
+def _locate_pool(input, kind):
+    """--pool/--exclude/--proxy-size when config <kind>.proxy_size is set (the locator's larger proxy set)."""
+    size = config[kind].get("proxy_size")
+    if size is None:
+        return ""
+    return (f"--pool {input.pool} --exclude {input.exclude} --proxy-size {int(size)}"
+            f" --pool-seed {config['split'].get('seed', 0)}")
+
+
 def locate_targets(kinds=("lga", "cma"), per_case=True):
     """Every locator output for every model x dataset, for the enabled locators (config lga/cma.enabled)."""
     targets = []

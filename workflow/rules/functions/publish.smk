@@ -8,7 +8,8 @@ def publish_inputs():
     files = table_targets() + figure_targets()
     files += [f"{TABLES}/{name}.{ext}" for name in ("golden_layers", "locators", "lga_vs_cma", "runtime")
               for ext in ("tex", "parquet")]
-    files += [f"{TABLES}/transfer.parquet"] + case_tables()
+    files += [f"{TABLES}/transfer.parquet", f"{TABLES}/claims.parquet"] + case_tables()
+    files += choice_edit_targets()  # the test edits at the locators' own layers
     files += locator_inputs("lga") + locator_inputs("lga", per_case=True)
     files += locator_inputs("cma") + locator_inputs("cma", per_case=True)
     files += [path for path in REPORT_FILES if Path(path).exists()]

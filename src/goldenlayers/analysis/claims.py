@@ -1,0 +1,133 @@
+"""The claims table: each claim of the paper with this run's figure, a 95% interval, n and a verdict.
+
+Every verdict follows a rule written in the table (column ``rule``), from the interval alone:
+
+- direction ``below`` (the figure should be small): *supported* if the upper bound <= threshold,
+  *contradicted* if the lower bound > threshold, else *inconclusive* (the interval is too wide);
+- direction ``above`` (the figure should be large): *supported* if the lower bound > threshold,
+  *contradicted* if the upper bound <= threshold, else *inconclusive*;
+- no data (n = 0, or no interval): *inconclusive*;
+- C6 (``all editors``): *supported* if C1, C2 and C4 are supported for every editor, *contradicted* if any of
+  them is contradicted for some editor, else *inconclusive* (also with fewer than two editors).
+
+Figures are computed for one metric (``analysis.claims_metric``, default rewrite accuracy) and, except C6, for
+the reference editor. Per-case figures pool the test cases of every dataset; intervals are seeded percentile
+bootstraps (cases for C1, C2, C4; dataset pairs for C3; datasets, on the log scale, for C5).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .stats import bootstrap_mean_ci
+
+CLAIMS_COLUMNS = ["claim", "statement", "editor", "metric", "figure", "ci_low", "ci_high", "n", "n_unit",
+                  "direction", "threshold", "verdict", "rule", "source"]
+VERDICTS = ("supported", "contradicted", "inconclusive")
+
+
+def verdict(low: float, high: float, n: int, direction: str, threshold: float) -> str:
+    """The verdict of one interval by the rule in the module docstring."""
+    if not n or not (np.isfinite(low) and np.isfinite(high)):
+        return "inconclusive"
+    if direction == "below":
+        return "supported" if high <= threshold else "contradicted" if low > threshold else "inconclusive"
+    if direction == "above":
+        return "supported" if low > threshold else "contradicted" if high <= threshold else "inconclusive"
+    raise ValueError(f"unknown direction {direction!r}")
+
+
+def rule_text(direction: str, threshold: float) -> str:
+    if direction == "below":
+        return (f"supported if CI high <= {threshold:g}; contradicted if CI low > {threshold:g}; "
+                "else inconclusive; no data: inconclusive")
+    return (f"supported if CI low > {threshold:g}; contradicted if CI high <= {threshold:g}; "
+            "else inconclusive; no data: inconclusive")
+
+
+def _geo_ci(values, n_boot: int, seed: int, key) -> tuple[float, float, float, int]:
+    values = np.asarray(values, dtype="float64")
+    values = values[np.isfinite(values) & (values > 0)]
+    if not values.size:
+        return np.nan, np.nan, np.nan, 0
+    ci = bootstrap_mean_ci(np.log(values), n_boot=n_boot, seed=seed, key=key)
+    return float(np.exp(ci.estimate)), float(np.exp(ci.low)), float(np.exp(ci.high)), ci.n
+
+
+def _row(claim, statement, editor, metric, estimate, low, high, n, unit, direction, threshold, source) -> dict:
+    return {"claim": claim, "statement": statement, "editor": editor, "metric": metric, "figure": estimate,
+            "ci_low": low, "ci_high": high, "n": int(n), "n_unit": unit, "direction": direction,
+            "threshold": float(threshold), "verdict": verdict(low, high, n, direction, threshold),
+            "rule": rule_text(direction, threshold), "source": source}
+
+
+def _case_claim(claim, statement, per_case, editor, metric, value, threshold, direction, n_boot, seed, source):
+    sel = per_case[(per_case["editor"] == editor) & (per_case["metric"] == metric)] if len(per_case) else per_case
+    values = value(sel).to_numpy(dtype="float64") if len(sel) else np.array([])
+    ci = bootstrap_mean_ci(values, n_boot=n_boot, seed=seed, key=("claim", claim, editor, metric))
+    return _row(claim, statement, editor, metric, ci.estimate, ci.low, ci.high, ci.n, "test cases", direction,
+                threshold, source)
+
+
+def per_editor_claims(per_case: pd.DataFrame, transfer: pd.DataFrame, editor: str, metric: str, margin: float,
+                      n_boot: int, seed: int) -> list[dict]:
+    """C1-C4 for one editor."""
+    rows = [
+        _case_claim("C1", "a fixed golden layer (BF on proxy) scores close to the sample-wise optimum",
+                    per_case, editor, metric, lambda s: s["optimum"] - s["bf"], margin, "below", n_boot, seed,
+                    "regret (bf, per case: optimum - score at BF's layer)"),
+        _case_claim("C2", "the golden layer found on the proxy split holds on the test split",
+                    per_case, editor, metric, lambda s: s["test_best"] - s["bf"], margin, "below", n_boot, seed,
+                    "regret (per case: score at the test-best layer - score at BF's proxy layer)"),
+    ]
+    sel = transfer[(transfer["editor"] == editor) & (transfer["metric"] == metric) & (transfer["locator"] == "bf")
+                   & (transfer["source"] != transfer["target"])] if len(transfer) else transfer
+    gaps = sel["gap_to_own"].to_numpy(dtype="float64") if len(sel) else np.array([])
+    ci = bootstrap_mean_ci(gaps, n_boot=n_boot, seed=seed, key=("claim", "C3", editor, metric))
+    rows.append(_row("C3", "golden layers transfer across datasets", editor, metric, ci.estimate, ci.low, ci.high,
+                     ci.n, "dataset pairs", "below", margin, source="transfer (bf, source != target: gap_to_own)"))
+    rows.append(_case_claim("C4", "LGA beats CMA (paper: up to +8.56 rewrite, +9.16 rephrase accuracy)",
+                            per_case, editor, metric, lambda s: s["lga"] - s["cma"], 0.0, "above", n_boot, seed,
+                            "lga_vs_cma (per case: score at LGA's layer - score at CMA's layer)"))
+    return rows
+
+
+def claims_table(per_case: pd.DataFrame, transfer: pd.DataFrame, runtime: pd.DataFrame, reference_editor: str,
+                 metric: str = "rewrite_acc", margin: float = 0.05, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """C1-C6. ``per_case`` is the per-case frame of :func:`goldenlayers.analysis.compare.compare_locators`."""
+    editors = sorted(set(per_case["editor"])) if len(per_case) else []
+    editor = reference_editor if reference_editor in editors or not editors else editors[0]
+    rows = per_editor_claims(per_case, transfer, editor, metric, margin, n_boot, seed)
+    for column, claim, statement, threshold in (
+            ("speedup_lga_vs_bf_all_layers", "C5a", "LGA is 7-12x faster than brute force (all layers)", 7.0),
+            ("speedup_lga_vs_cma", "C5b", "LGA is faster than CMA", 1.0)):
+        values = runtime[column].to_numpy(dtype="float64") if len(runtime) else np.array([])
+        est, low, high, n = _geo_ci(values, n_boot, seed, ("claim", claim))
+        rows.append(_row(claim, statement, editor, "seconds per case", est, low, high, n,
+                         "datasets (geometric mean of per-dataset speed-ups, same cases)", "above", threshold,
+                         f"runtime ({column})"))
+    per_editor = {e: {r["claim"]: r["verdict"] for r in per_editor_claims(per_case, transfer, e, metric, margin,
+                                                                            n_boot, seed)} for e in editors}
+    verdicts = [v for by_claim in per_editor.values() for c, v in by_claim.items() if c in ("C1", "C2", "C4")]
+    held = sum(v == "supported" for v in verdicts)
+    if len(editors) < 2:
+        c6 = "inconclusive"
+    elif any(v == "contradicted" for v in verdicts):
+        c6 = "contradicted"
+    elif verdicts and all(v == "supported" for v in verdicts):
+        c6 = "supported"
+    else:
+        c6 = "inconclusive"
+    rows.append({"claim": "C6", "statement": "C1, C2 and C4 hold across editors", "editor": ", ".join(editors),
+                 "metric": metric, "figure": held / len(verdicts) if verdicts else np.nan, "ci_low": np.nan,
+                 "ci_high": np.nan, "n": len(editors), "n_unit": "editors (figure: fraction of (editor, claim) "
+                 "verdicts that are supported; per editor: " + "; ".join(
+                     f"{e}: " + " ".join(f"{c}={v}" for c, v in sorted(by.items())) for e, by in per_editor.items())
+                 + ")", "direction": "all editors", "threshold": np.nan, "verdict": c6,
+                 "rule": "supported if C1, C2 and C4 are supported for every editor; contradicted if any is "
+                         "contradicted for some editor; else inconclusive (also with fewer than 2 editors)",
+                 "source": "C1, C2, C4 per editor"})
+    out = pd.DataFrame(rows, columns=CLAIMS_COLUMNS)
+    out["n"] = out["n"].astype("int64")
+    return out
