@@ -1,37 +1,19 @@
 """edit: edit every case of a dataset's splits at one layer with one editor, evaluate, write one Parquet row per case."""
 
-from ._common import json_arg, set_threads
+from ._common import set_threads
+from ._edit import add_edit_arguments
 
 NAME = "edit"
 HELP = "run single-fact edits of one (model, editor, dataset) at one layer and evaluate them, per split"
 
 
-def _stats_arg(text: str) -> tuple[int, str]:
-    layer, _, path = text.partition("=")
-    return int(layer), path
-
-
 def add_arguments(parser):
-    parser.add_argument("--model-dir", required=True, help="a prepared model folder (resources/models/{model})")
-    parser.add_argument("--model-name", required=True, help="the model's config name (written into every row)")
+    add_edit_arguments(parser)
     parser.add_argument("--cases", nargs="+", required=True, help="the split files (proxy.parquet, test.parquet)")
-    parser.add_argument("--dataset", required=True, help="dataset name (written into every row)")
     parser.add_argument("--split", nargs="+", required=True, help="the split names, in the order of --cases")
-    parser.add_argument("--editor", required=True, help="rome, r-rome, memit or emmet")
-    parser.add_argument("--hparams", required=True, help="the editor's YAML file for this model family")
-    parser.add_argument("--overrides", type=json_arg, default={}, help="JSON: hyperparameter overrides from the config")
     parser.add_argument("--layer", type=int, required=True, help="the layer edited (MEMIT/EMMET: where the window ends or is centred)")
-    parser.add_argument("--templates", required=True, help="context prefixes JSON of this model")
-    parser.add_argument("--stats", type=_stats_arg, action="append", default=[], metavar="LAYER=PATH",
-                        help="covariance statistics of a layer (repeat per layer; editors that need them)")
     parser.add_argument("--values", help="the target values of this site (rule target_values); without it the "
                         "job optimises them itself")
-    parser.add_argument("--eval-limits", type=json_arg, default={},
-                        help='JSON {"max_rephrase", "max_locality", "max_portability"}: prompts scored per case')
-    parser.add_argument("--seed", type=int, default=0, help="torch seed of the job")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    parser.add_argument("--dtype", default="auto", help="model weights dtype; auto: float32 on the CPU, bfloat16 on a GPU for models of 1B parameters or more")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for this job")
     parser.add_argument("--out", nargs="+", required=True, help="one Parquet table per split")
     parser.add_argument("--out-hparams", nargs="+", required=True, help="one resolved-hparams JSON per split")
 

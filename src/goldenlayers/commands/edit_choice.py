@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import re
 
-from ._common import json_arg, set_threads
+from ._common import set_threads
+from ._edit import add_edit_arguments
 
 NAME = "edit-choice"
 HELP = "edit and evaluate the test split at the layer(s) LGA or CMA chose (reusing the grid edit where it has one)"
@@ -14,23 +15,12 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser):
     parser.add_argument("--locator-file", required=True, help="lga.parquet or cma.parquet of (model, dataset)")
-    parser.add_argument("--locator", required=True, choices=("lga", "cma"))
+    parser.add_argument("--locator", required=True, choices=("lga", "cma"),
+                        help="the locator whose chosen layer is edited (its golden layer from lga.parquet or cma.parquet)")
     parser.add_argument("--grid-results", nargs="*", default=[],
                         help="the test-split edit results on the grid (.../test/layer<L>.parquet), reused as they are")
-    parser.add_argument("--model-dir", required=True)
-    parser.add_argument("--model-name", required=True)
+    add_edit_arguments(parser)
     parser.add_argument("--cases", required=True, help="the test split (test.parquet)")
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--editor", required=True)
-    parser.add_argument("--hparams", required=True)
-    parser.add_argument("--overrides", type=json_arg, default={})
-    parser.add_argument("--templates", required=True)
-    parser.add_argument("--stats", action="append", default=[], metavar="LAYER=PATH")
-    parser.add_argument("--eval-limits", type=json_arg, default={})
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", required=True, help="one row per (test case, chosen layer)")
 
 
@@ -64,7 +54,7 @@ def run(args):
     ties = list(pick.ties) if pick is not None else []
     on_grid = grid_files(args.grid_results)
     parts = []
-    stats = {int(k): v for k, v in (item.split("=", 1) for item in args.stats)}
+    stats = dict(args.stats)
     for layer in ties:
         if layer in on_grid:
             log.info("%s chose layer %d: on the grid, reusing %s", args.locator, layer, on_grid[layer])
