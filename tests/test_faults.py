@@ -338,7 +338,7 @@ def test_context_length_check_in_every_model_job(tmp_path):
 
     model, tokenizer = build_tiny("gpt2", 2)
     assert context_length.model_context_length(model) == 512
-    for module in ("editors/values.py", "evaluate/edit_job.py", "commands/lga.py", "commands/cma.py"):
+    for module in ("editors/values.py", "evaluate/edit_job.py", "commands/_locate.py"):  # _locate: LGA and CMA
         assert "read_cases_for_model" in (REPO / "src/goldenlayers" / module).read_text(), module
 
 
