@@ -136,9 +136,6 @@ def trace_case(model, layout, ids: list[int], positions: list[int], noise: torch
     if restore_token not in RESTORE_TOKENS:
         raise ConfigError(f"unknown restore token {restore_token!r}", field="cma.restore_token")
     device = next(model.parameters()).device
-    dtype = layout.embedding.weight.dtype
-    n_layers = layout.n_layers
-    samples = noise.shape[0]
     ids_t = torch.tensor([ids], device=device)
     restore_at = torch.tensor([positions[-1]] if restore_token == "last_subject" else list(range(len(ids))), device=device)
     needed = sorted({layer for window in windows for layer in window})
@@ -156,7 +153,20 @@ def trace_case(model, layout, ids: list[int], positions: list[int], noise: torch
     token = clean_token if answer_token is None else answer_token
     p_clean = float(p_clean_t[0])
 
-    # 2./3. corrupted runs: one batch row per (window, sample); the first "window" restores nothing
+    means = _corrupted_means(model, layout, ids_t, positions, noise, windows, clean_states, restore,
+                             restore_at, max_batch, token)
+    return token, p_clean, float(means[0]), np.asarray(means[1:], dtype="float64")
+
+
+@torch.no_grad()
+def _corrupted_means(model, layout, ids_t: torch.Tensor, positions: list[int], noise: torch.Tensor,
+                     windows: Sequence[tuple[int, ...]], clean_states: dict[int, torch.Tensor], restore: str,
+                     restore_at: torch.Tensor, max_batch: int, token: int) -> list[float]:
+    """The corrupted runs of :func:`trace_case`: one batch row per (window, sample), the first "window"
+    restoring nothing. Returns the mean probability of ``token`` per window, the unrestored run first."""
+    device = ids_t.device
+    dtype = layout.embedding.weight.dtype
+    samples = noise.shape[0]
     subject_at = torch.tensor(positions, device=device)
     noise_dev = noise.to(device=device, dtype=dtype)
     all_windows: list[tuple[int, ...]] = [()] + [tuple(w) for w in windows]
@@ -187,7 +197,7 @@ def trace_case(model, layout, ids: list[int], positions: list[int], noise: torch
         with _hooks(hooks):
             probs, _ = _answer_probs(model, ids_t.expand(rows, -1), token)
         means.extend(probs.view(len(chunk), samples).mean(dim=1).double().cpu().tolist())
-    return token, p_clean, float(means[0]), np.asarray(means[1:], dtype="float64")
+    return means
 
 
 # -- which token is traced -----------------------------------------------------------------------
@@ -307,7 +317,6 @@ def run_cma(model, tokenizer, layout, cases, grid: Sequence[int] | None = None, 
         raise ConfigError("cma: samples >= 1, window >= 0 and noise_scale >= 0 are required", field="cma")
     layers = list(range(layout.n_layers))
     grid = layers if grid is None else sorted({layout.check_layer(int(g), field="grid") for g in grid})
-    device = next(model.parameters()).device
     training = model.training
     model.eval()
     start = time.perf_counter()
@@ -315,26 +324,8 @@ def run_cma(model, tokenizer, layout, cases, grid: Sequence[int] | None = None, 
         base_std = subject_embedding_std(model, layout, tokenizer, cases) if noise_std is None else float(noise_std)
         scale = noise_scale * base_std
         windows = [window_layers(layer, window, layout.n_layers) for layer in layers]
-        traces = []
-        for case in cases:
-            case_start = time.perf_counter()
-            ids, positions = subject_positions(tokenizer, case.prompt, case.subject, case.case_id)
-            expected = _expected_token(tokenizer, case)
-            with torch.no_grad():
-                p_top, clean_token = _answer_probs(model, torch.tensor([ids], device=device), None)
-            reason = _skip_reason(cases_mode, expected, clean_token)
-            if reason:
-                traces.append(CaseTrace(str(case.case_id), len(ids), clean_token, expected, False, reason,
-                                        float(p_top[0]), math.nan, np.full(len(layers), np.nan),
-                                        time.perf_counter() - case_start))
-                continue
-            noise = case_noise(seed, case.case_id, samples, len(positions), layout.hidden_size) * scale
-            token, p_clean, p_corrupt, p_restored = trace_case(
-                model, layout, ids, positions, noise, windows, restore, restore_token, max_batch, clean_token)
-            traces.append(CaseTrace(str(case.case_id), len(ids), token, expected, True, None,
-                                    p_clean, p_corrupt, p_restored, time.perf_counter() - case_start))
-            log.debug("case %s: p_clean %.4f p_corrupt %.4f max p_restored %.4f", case.case_id, p_clean, p_corrupt,
-                      float(np.max(p_restored)) if len(p_restored) else math.nan)
+        traces = [_trace_one(model, tokenizer, layout, case, windows, scale, samples, seed, restore, restore_token,
+                             max_batch, cases_mode) for case in cases]
     finally:
         model.train(training)
     kept = [t for t in traces if t.kept]
@@ -360,3 +351,25 @@ def run_cma(model, tokenizer, layout, cases, grid: Sequence[int] | None = None, 
                   "restore": restore, "restore_token": restore_token, "subject_embedding_std": base_std,
                   "grid": grid, "cases": cases_mode},
     )
+
+
+def _trace_one(model, tokenizer, layout, case, windows, scale: float, samples: int, seed: int, restore: str,
+               restore_token: str, max_batch: int, cases_mode: str) -> CaseTrace:
+    """One case of :func:`run_cma`: its clean prediction, whether it is traced (``cases_mode``), and its trace."""
+    case_start = time.perf_counter()
+    device = next(model.parameters()).device
+    ids, positions = subject_positions(tokenizer, case.prompt, case.subject, case.case_id)
+    expected = _expected_token(tokenizer, case)
+    with torch.no_grad():
+        p_top, clean_token = _answer_probs(model, torch.tensor([ids], device=device), None)
+    reason = _skip_reason(cases_mode, expected, clean_token)
+    if reason:
+        return CaseTrace(str(case.case_id), len(ids), clean_token, expected, False, reason, float(p_top[0]),
+                         math.nan, np.full(layout.n_layers, np.nan), time.perf_counter() - case_start)
+    noise = case_noise(seed, case.case_id, samples, len(positions), layout.hidden_size) * scale
+    token, p_clean, p_corrupt, p_restored = trace_case(
+        model, layout, ids, positions, noise, windows, restore, restore_token, max_batch, clean_token)
+    log.debug("case %s: p_clean %.4f p_corrupt %.4f max p_restored %.4f", case.case_id, p_clean, p_corrupt,
+              float(np.max(p_restored)) if len(p_restored) else math.nan)
+    return CaseTrace(str(case.case_id), len(ids), token, expected, True, None, p_clean, p_corrupt, p_restored,
+                     time.perf_counter() - case_start)

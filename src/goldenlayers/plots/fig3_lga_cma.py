@@ -33,6 +33,8 @@ def _flags(locators: pd.DataFrame, editor: str, loc: str) -> dict:
             .itertuples(index=False) if isinstance(f, str) and f}
 
 
+# About 70 lines on purpose: one figure drawn top to bottom (bars, intervals with n, Holm stars, no-data and
+# flag marks, legend); split, its parts would only pass the same axes and frames around.
 def draw(tables, editor: str):
     setup()
     regret = tables["regret"]
