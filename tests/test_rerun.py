@@ -299,7 +299,9 @@ def test_lga_forced_off_the_grid_is_edited_and_judged_there(done, tiny, tmp_path
     shutil.copytree(done, work, symlinks=True)
     model, dataset = next(iter(tiny["models"])), next(iter(tiny["datasets"]))
     num_layers = tiny["models"][model]["num_layers"]
-    off_grid = max(set(range(num_layers)) - set(tiny["layers"]))
+    # the lowest layer off the grid: the last layer cannot take an R-ROME/ROME edit (the value never moves, so
+    # such edits are failed cases, counted but unscored)
+    off_grid = min(set(range(num_layers)) - set(tiny["layers"]))
     path = work / f"results/locate/{model}/{dataset}/lga.parquet"
     frame = pd.read_parquet(path)
     frame["score"] = np.where(frame["layer"] == off_grid, 10.0, 1.0 + 0.1 * frame["layer"])

@@ -273,6 +273,13 @@ def run_values_job(*, model_dir: str, cases_paths: list[str], site: str, hparams
     templates = load_templates(templates_path, hparams["context_template_length_params"])
     ctx = EditContext(model, layout, tokenizer, hparams, templates)
     fitting = [read_cases_for_model(path, tokenizer, model) for path in cases_paths]
+    where: dict[str, str] = {}
+    for path, part in zip(cases_paths, fitting):
+        for case in part.cases:
+            if str(case.case_id) in where:   # the values file is keyed by case id: a clash would overwrite one
+                raise InputError(f"case id occurs in both {where[str(case.case_id)]} and {path} (the proxy and "
+                                 "test splits must be disjoint)", file=path, record=case.case_id, field="case_id")
+            where[str(case.case_id)] = path
     requests = [EditRequest.of(case) for part in fitting for case in part.cases]
     with tqdm(total=len(requests), desc=f"values {parsed}", unit="case", mininterval=5) as progress:
         values = compute_values(ctx, requests, parsed, progress, batch_tokens=batch_tokens)
