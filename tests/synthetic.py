@@ -110,7 +110,7 @@ def write_tree(root: str | Path, models: dict[str, int], editors: Sequence[str],
             for editor in editors:
                 for split, n in (("proxy", n_proxy), ("test", n_test)):
                     for layer in layers[model]:
-                        path = root / f"results/edits/{model}/{editor}/{dataset}/{split}/layer{layer}.parquet"
+                        path = root / f"results/edits/{model}/{editor}/{dataset}/{split}/layers{layer}.parquet"
                         write_parquet(path, edit_results(model, editor, dataset, split, layer, n, num_layers, seed,
                                                          failed_every=5 if split == "test" else 0))
                         written["edits"].append(path)

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from goldenlayers.caches import damaged_caches, damaged_message
-from goldenlayers.config import layer_grid, load_schema, validate_config
+from goldenlayers.chunks import chunk_name
+from goldenlayers.config import editor_datasets, layer_grid, load_schema, validate_config
 from goldenlayers.errors import GoldenLayersError
 
 CONFIG_SOURCE = str(workflow.configfiles[-1]) if workflow.configfiles else "config"
@@ -59,10 +60,19 @@ wildcard_constraints:
     editor="|".join(map(re.escape, ["rome", "r-rome", "memit", "emmet"])),
     split="proxy|test",
     layer=r"\d+",
+    chunk=r"\d+(-\d+)?(_\d+(-\d+)?)*",
 
 
-def layers_of(model):
-    return layer_grid(config, model, source=CONFIG_SOURCE)
+def layers_of(model, editor=None):
+    """The model's layer grid (with ``editor``: that editor's, where editor_scope narrows it)."""
+    return layer_grid(config, model, source=CONFIG_SOURCE, editor=editor)
+
+
+def edit_cells():
+    """Every (model, editor, dataset) the sweep edits: all combinations, except where editor_scope narrows an
+    editor to some datasets."""
+    return [(model, editor, dataset) for model in MODELS for editor in EDITORS
+            for dataset in editor_datasets(config, editor)]
 
 
 def model_spec_json(model):
@@ -92,9 +102,20 @@ def job_mem_mb(wildcards, attempt):
     return int(base * (1 + 0.5 * (attempt - 1)))
 
 
+def job_layers(wildcards):
+    """How many layers a job covers: its chunk (edit), its chunk of sites (target_values), else one."""
+    from goldenlayers.chunks import parse_chunk
+
+    if "chunk" in wildcards.keys():
+        return len(parse_chunk(wildcards.chunk))
+    if "sites" in wildcards.keys():
+        return len(parse_chunk(re.sub(r"^(mlp|block)", "", wildcards.sites)))
+    return 1
+
+
 def job_runtime(wildcards, attempt):
     base = 30 + 20 * model_billions(wildcards.model)
-    return int(base * attempt)
+    return int(base * job_layers(wildcards) * attempt)
 
 
 # --- editors -----------------------------------------------------------------------------------

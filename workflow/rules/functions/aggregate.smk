@@ -13,14 +13,14 @@ TABLES = "results/tables"
 
 
 def edit_results_of(wildcards):
-    """Every per-layer edit file of one (model, editor, dataset): both splits, the whole layer grid."""
-    return [f"results/edits/{wildcards.model}/{wildcards.editor}/{wildcards.dataset}/{split}/layer{layer}.parquet"
-            for split in SPLITS for layer in layers_of(wildcards.model)]
+    """Every edit file of one (model, editor, dataset): both splits, every chunk of the layer grid."""
+    return [path for split in SPLITS
+            for path in edit_outputs(wildcards.model, wildcards.editor, wildcards.dataset, split)]
 
 
 def case_tables():
     return [f"{TABLES}/cases/{model}/{editor}/{dataset}.parquet"
-            for model in MODELS for editor in EDITORS for dataset in DATASETS]
+            for model, editor, dataset in edit_cells()]
 
 
 def locator_inputs(kind, per_case=False):
