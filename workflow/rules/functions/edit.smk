@@ -1,6 +1,8 @@
 # Helper functions and constants of the edit stage (rules in ../edit.smk): the editors' hyperparameters,
 # the edit jobs' outputs and the target values they read.
 
+import functools
+
 _EDITORS = {}
 
 
@@ -15,15 +17,21 @@ def editor_overrides(editor):
     return overrides
 
 
+@functools.cache  # looked up once per (model, editor): a module's missing file may cost a fetch
 def hparams_file(model, editor):
-    """config/hparams/<editor>/<family>.yaml, else the closest family's file (the edit job logs the fallback)."""
-    from goldenlayers.editors.hparams import family_hparams_path
+    """<hparams_dir>/<editor>/<family>.yaml, else the closest family's file (the edit job logs the fallback).
+    A relative hparams_dir is the working directory's (snakedeploy copies config/hparams/ into a deployment's
+    config/) if it is there, else the workflow's own (shipped_file; also when run with --directory elsewhere)."""
+    from goldenlayers.editors.hparams import family_hparams_path, hparams_candidates
 
     family = config["models"][model]["family"]
     hparams_dir = Path(config["hparams_dir"])
-    if not hparams_dir.is_absolute() and not hparams_dir.exists():
-        hparams_dir = REPO_ROOT / hparams_dir  # run with --directory elsewhere
-    return str(family_hparams_path(hparams_dir, editor, family))
+    if hparams_dir.is_absolute() or hparams_dir.exists():
+        return str(family_hparams_path(hparams_dir, editor, family))
+    candidates = hparams_candidates(hparams_dir, editor, family)
+    shipped = (shipped_file(path.as_posix()) for path in candidates)
+    # none shipped: the first candidate, which load_hparams reports as missing (naming the file)
+    return next((path for path in shipped if path is not None), str(candidates[0]))
 
 
 @dag_check
