@@ -144,7 +144,7 @@ def test_table_beside_the_fixed_layers_and_the_optimum(inputs):
     # each case at its own layer over every layer: t0 1.0, t2 0.25; t1 (layer 3) and t3 (failed) have no score
     own = cell.loc["lga_per_case"]
     assert own["score"] == pytest.approx(0.625) and own["n"] == 2
-    assert (own["n_chosen"], own["n_covered"]) == (4, 3)
+    assert (own["n_chosen"], own["n_covered"], own["n_failed"]) == (4, 3, 1)   # t3's failed edit at layer 2
     assert own["layers"] == "2 (2), 2|4 (1), 3 (1)"
     assert own["minus_bf"] == pytest.approx(((1.0 - 0.4) + (0.25 - 0.0)) / 2) and own["n_pairs_bf"] == 2
     assert own["minus_lga"] == pytest.approx(((1.0 - 0.6) + (0.25 - 0.0)) / 2) and own["n_pairs_lga"] == 2
@@ -157,7 +157,8 @@ def test_table_beside_the_fixed_layers_and_the_optimum(inputs):
     # within the grid: t0 1.0 (2), t1 0.25 (tie 1|2), t2 0.5 (2); t3 failed
     grid = cell.loc["lga_per_case_grid"]
     assert grid["score"] == pytest.approx((1.0 + 0.25 + 0.5) / 3)
-    assert (grid["n"], grid["n_chosen"], grid["n_covered"]) == (3, 4, 4)
+    assert (grid["n"], grid["n_chosen"], grid["n_covered"], grid["n_failed"]) == (3, 4, 4, 1)
+    assert (cell.loc["bf", "n_failed"], cell.loc["lga", "n_failed"], cell.loc["optimum", "n_failed"]) == (0, 0, 1)
     # a row is not compared with itself: missing, never 0
     assert np.isnan(cell.loc["bf", "minus_bf"]) and cell.loc["bf", "n_pairs_bf"] == 0
     assert np.isnan(cell.loc["optimum", "regret"]) and np.isnan(cell.loc["lga", "minus_lga"])

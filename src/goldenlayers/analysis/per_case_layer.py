@@ -19,7 +19,8 @@ One table row per (model, editor, dataset, metric, choice), ``choice`` one of:
 - ``optimum``: the sample-wise optimum, each test case at its best evaluated layer.
 
 Per row: the mean score with its 95% seeded bootstrap interval over test cases and n, how many test cases
-had a layer chosen and how many of those were covered, and three paired differences over the cases both sides
+had a layer chosen and how many of those were covered, the failed test edits at the chosen layers (``n_failed``;
+the optimum: at every evaluated layer), and three paired differences over the cases both sides
 have, each with its interval: minus BF's fixed layer, minus LGA's fixed layer, and the regret (optimum minus
 this row). The fixed rows and the optimum are the per-case scores of
 :func:`goldenlayers.analysis.compare.compare_locators`, so they equal the ``locators`` table's.
@@ -42,7 +43,7 @@ PER_CASE_CHOICES = ("lga_per_case", "lga_per_case_grid")
 COMPARISONS = (("minus_bf", "bf", 1), ("minus_lga", "lga", 1), ("regret", "optimum", -1))
 COLUMNS = [
     "model", "editor", "dataset", "metric", "choice", "layers", "score", "score_low", "score_high", "n",
-    "n_chosen", "n_covered", "n_test",
+    "n_chosen", "n_covered", "n_test", "n_failed",
     "minus_bf", "minus_bf_low", "minus_bf_high", "n_pairs_bf",
     "minus_lga", "minus_lga_low", "minus_lga_high", "n_pairs_lga",
     "regret", "regret_low", "regret_high", "n_pairs_optimum",
@@ -97,6 +98,9 @@ class _Cell:
         rows = test_rows(evaluated)
         self.case_ids = sorted(rows["case_id"].astype(str).unique())
         self.edited = {str(c): set(int(x) for x in layers) for c, layers in rows.groupby("case_id")["layer"]}
+        failed = rows[rows["status"].astype(str) == "failed"]
+        self.failed = {str(c): set(int(x) for x in layers) for c, layers in failed.groupby("case_id")["layer"]}
+        self.n_failed = len(failed)
         self.grid = sorted(int(x) for x in test_rows(cases)["layer"].unique())
         self.evaluated_layers = format_ties(sorted(int(x) for x in rows["layer"].unique()))
 
@@ -150,7 +154,7 @@ def per_case_layer_table(cases: pd.DataFrame, evaluated: pd.DataFrame, regret: p
         table["_m"] = table["metric"].map({m: i for i, m in enumerate(METRICS)})
         table["_c"] = table["choice"].map({c: i for i, c in enumerate(CHOICES)})
         table = table.sort_values(["model", "editor", "dataset", "_m", "_c"]).drop(columns=["_m", "_c"])
-    for column in ("n", "n_chosen", "n_covered", "n_test", "n_pairs_bf", "n_pairs_lga", "n_pairs_optimum"):
+    for column in ("n", "n_chosen", "n_covered", "n_test", "n_failed", "n_pairs_bf", "n_pairs_lga", "n_pairs_optimum"):
         table[column] = table[column].astype("int64")
     extended = pd.concat(added, ignore_index=True) if added else per_case.assign(
         **{name: pd.Series(dtype="float64") for name in PER_CASE_CHOICES})
@@ -165,17 +169,21 @@ def _row(key: tuple, choice: str, series: dict, covered: dict, own: dict, fixed:
     row = {**dict(zip([*KEYS, "metric"], key)), "choice": choice, "score": score, "score_low": low,
            "score_high": high, "n": n, "n_test": len(cell.case_ids), "evaluated_layers": cell.evaluated_layers}
     if choice in PER_CASE_CHOICES:
+        chosen = {c: set(own[choice].get(c, ())) for c in cell.case_ids if covered[choice].get(c, False)}
         row.update(layers=choice_counts(own[choice], cell.case_ids),
                    n_chosen=sum(bool(own[choice].get(c)) for c in cell.case_ids),
-                   n_covered=int(covered[choice].sum()))
+                   n_covered=int(covered[choice].sum()),
+                   n_failed=sum(len(layers & cell.failed.get(c, set())) for c, layers in chosen.items()))
         row["note"] = ("LGA not run on the test split" if not ran else "no test case has a layer" if not row["n_chosen"]
-                       else "" if row["n_covered"] else "no test case's own layer was edited")
+                       else "no test case's own layer was edited" if not row["n_covered"]
+                       else "every covered case's edit there failed" if not n else "")
     elif choice == "optimum":
-        row.update(layers="", n_chosen=n, n_covered=n, note="" if n else "no test case scored")
+        row.update(layers="", n_chosen=n, n_covered=n, n_failed=cell.n_failed, note="" if n else "no test case scored")
     else:
         ties = parse_ties(fixed.loc[choice, "ties"]) if choice in fixed.index else []
         row.update(layers=format_ties(ties), n_chosen=len(cell.case_ids) if ties else 0,
                    n_covered=sum(set(ties) <= cell.edited.get(c, set()) for c in cell.case_ids) if ties else 0,
+                   n_failed=sum(len(set(ties) & cell.failed.get(c, set())) for c in cell.case_ids),
                    note=("not run" if choice not in fixed.index else str(fixed.loc[choice, "note"] or "")))
     for name, other, sign in COMPARISONS:  # a row is not compared with itself: missing, not 0
         if other == choice:
@@ -197,6 +205,7 @@ def markdown_view(table: pd.DataFrame) -> pd.DataFrame:
     view["95% CI"] = interval(table["score_low"], table["score_high"])
     view["n"] = table["n"]
     view["covered / test"] = [f"{c} / {t}" for c, t in zip(table["n_covered"], table["n_test"])]
+    view["n_failed"] = table["n_failed"]
     for name, label in (("minus_bf", "minus BF"), ("minus_lga", "minus LGA"), ("regret", "regret")):
         view[label] = table[name]
         view[f"{label} CI"] = interval(table[f"{name}_low"], table[f"{name}_high"])
