@@ -57,19 +57,22 @@ def scores_at_case_choices(matrix: pd.DataFrame, edited: Mapping[str, set], choi
     at) and whether it is covered (every chosen layer has an edit of that case, ``edited``: case -> layers, any
     status). A case without a choice, or not covered, scores NaN; so does a covered case whose edits there
     failed (dropped by ``analysis.failed: drop``)."""
-    scores = pd.Series(np.nan, index=pd.Index(list(case_ids), dtype=object), dtype="float64")
-    covered = pd.Series(False, index=scores.index, dtype=bool)
-    for case_id in scores.index:
+    index = pd.Index(list(case_ids), dtype=object)
+    scores, covered = np.full(len(index), np.nan), np.zeros(len(index), dtype=bool)
+    values = matrix.to_numpy(dtype="float64") if not matrix.empty else np.empty((0, 0))
+    row_of = {str(c): i for i, c in enumerate(matrix.index)}
+    column_of = {int(layer): j for j, layer in enumerate(matrix.columns)}
+    for i, case_id in enumerate(index):
         ties = [int(t) for t in choices.get(case_id, ())]
         if not ties or not set(ties) <= edited.get(case_id, set()):
             continue
-        covered[case_id] = True
-        if case_id in matrix.index:
-            values = matrix.loc[case_id].reindex(ties).to_numpy(dtype="float64")
-            values = values[np.isfinite(values)]
-            if values.size:
-                scores[case_id] = float(values.mean())
-    return scores, covered
+        covered[i] = True
+        row = row_of.get(str(case_id))
+        picked = [values[row, column_of[t]] for t in ties if row is not None and t in column_of]
+        picked = [v for v in picked if np.isfinite(v)]
+        if picked:
+            scores[i] = float(np.mean(picked))
+    return pd.Series(scores, index=index, dtype="float64"), pd.Series(covered, index=index, dtype=bool)
 
 
 def choice_counts(choices: Mapping[str, Sequence[int]], case_ids: Sequence[str]) -> str:
@@ -117,19 +120,21 @@ def per_case_layer_table(cases: pd.DataFrame, evaluated: pd.DataFrame, regret: p
     LGA contributions of the test cases (``read_locator_cases(..., "lga")``), empty when LGA is not run.
     ``k``, ``method``: LGA's Tukey fences (``lga.tukey_k``, ``lga.quantile_method``)."""
     rows, added = [], []
-    choices_all: dict[tuple, dict] = {}
+    own_layers: dict[tuple, dict] = {}  # (model, dataset, grid or None) -> case -> its own tie set
+
+    def own_choices(model, dataset, grid):
+        if (model, dataset, grid) not in own_layers:
+            sel = (lga_test_cases[(lga_test_cases["model"] == model) & (lga_test_cases["dataset"] == dataset)]
+                   if len(lga_test_cases) else lga_test_cases)
+            own_layers[(model, dataset, grid)] = lga_case_choices(sel, grid, k, method) if len(sel) else {}
+        return own_layers[(model, dataset, grid)]
+
     for (model, editor, dataset), cell_regret in regret.groupby(list(KEYS), sort=True):
         cell = _Cell(cases, evaluated, model, editor, dataset)
-        contributions = (lga_test_cases[(lga_test_cases["model"] == model) & (lga_test_cases["dataset"] == dataset)]
-                         if len(lga_test_cases) else lga_test_cases)
-        if (model, dataset) not in choices_all:
-            choices_all[(model, dataset)] = lga_case_choices(contributions, None, k, method) if len(contributions) else {}
-        if (model, dataset, tuple(cell.grid)) not in choices_all:
-            choices_all[(model, dataset, tuple(cell.grid))] = (lga_case_choices(contributions, cell.grid, k, method)
-                                                               if len(contributions) else {})
-        own = {"lga_per_case": choices_all[(model, dataset)],
-               "lga_per_case_grid": choices_all[(model, dataset, tuple(cell.grid))]}
-        ran = bool(len(contributions))
+        own = {"lga_per_case": own_choices(model, dataset, None),
+               "lga_per_case_grid": own_choices(model, dataset, tuple(cell.grid))}
+        ran = bool(len(lga_test_cases)) and bool(((lga_test_cases["model"] == model)
+                                                  & (lga_test_cases["dataset"] == dataset)).any())
         for metric in cell_regret["metric"].drop_duplicates():
             key = (model, editor, dataset, metric)
             fixed = cell_regret[cell_regret["metric"] == metric].set_index("locator")
