@@ -22,7 +22,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--lga", nargs="*", default=[], help="lga.parquet files (none: LGA not run)")
     parser.add_argument("--lga-cases", nargs="*", default=[], help="lga_cases.parquet files")
     parser.add_argument("--lga-test-cases", nargs="*", default=[],
-                        help="lga_test_cases.parquet files: LGA on the test split, each case's own layer (rule lga_test)")
+                        help="lga_test_cases.parquet files: LGA on the test split, each case's own layer "
+                             "(rule lga_test)")
     parser.add_argument("--cma", nargs="*", default=[], help="cma.parquet files (none: CMA not run)")
     parser.add_argument("--cma-cases", nargs="*", default=[], help="cma_cases.parquet files")
     parser.add_argument("--out-dir", required=True, help="folder of the tables (results/tables)")
