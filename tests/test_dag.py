@@ -117,8 +117,10 @@ def test_paper_per_dataset_and_per_model_jobs(paper, paper_counts):
             expected[kind] = n_models * n_datasets
             # each locator is judged at its own layer: one edit_choice job per (model, editor, dataset)
             expected["edit_choice"] = expected.get("edit_choice", 0) + n_models * n_editors * n_datasets
+            if kind == "lga":  # and on the test split, for each test case's own layer (rule lga_test)
+                expected["lga_test"] = n_models * n_datasets
     # rules of this list that the DAG has must have exactly these counts; edit/lga/cma/prepare must exist
-    for rule in ("prepare_model", "load_dataset", "lga", "cma"):
+    for rule in ("prepare_model", "load_dataset", "lga", "lga_test", "cma"):
         if rule in expected:
             assert rule in paper_counts, f"no {rule} jobs in the paper DAG: {paper_counts}"
     wrong = {rule: (paper_counts[rule], n) for rule, n in expected.items()

@@ -252,7 +252,7 @@ def test_c_new_dataset_runs_its_jobs_and_the_aggregates(done, tiny):
     assert not old, f"jobs of the old datasets rerun:\n{describe(old)}"
     # model-level jobs (preparation, statistics, context prefixes) do not depend on the datasets
     model_level = {"prepare_model", "layer_stats", "context_prefixes", "fetch_corpus"}
-    assert not [job for job in jobs if job["rule"] in model_level or job["rule"].startswith("layer_stats")], describe(jobs)
+    assert not [job for job in jobs if job["rule"] in model_level], describe(jobs)
     assert_same(planned_outputs(jobs), downstream(own, consumers), jobs)
     assert {"aggregate", "analyse"} <= {job["rule"] for job in jobs}
 
@@ -341,6 +341,52 @@ def test_claims_table_of_the_tiny_run_follows_its_rules(done):
     table = pd.read_csv(done / "results/tables/claims.csv")
     check_claims(table.fillna({"rule": ""}))
     assert "claims" in (done / "results/tables/claims.md").read_text().lower()
+
+
+def test_per_case_layer_table_of_the_tiny_run(done, tiny):
+    """Beyond the paper: LGA ran on each test split (rule lga_test) and chose every test case its own layer by the
+    golden layer's Tukey rule; the table scores it where that layer was edited and counts the cases covered."""
+    import pandas as pd
+
+    from goldenlayers.analysis.locators import lga_case_choices
+    from goldenlayers.analysis.per_case_layer import CHOICES
+    from goldenlayers.analysis.ties import parse_ties
+    from goldenlayers.locate.tukey import tukey_golden
+
+    model, n_test = next(iter(tiny["models"])), tiny["split"]["test_size"]
+    tables = done / "results/tables"
+    table = pd.read_csv(tables / "per_case_layer.csv")
+    golden = pd.read_csv(tables / "golden_layers.csv")
+    assert len(table) == len(golden) * len(CHOICES) and (table["n_test"] == n_test).all()
+    locators = pd.read_csv(tables / "locators.csv").set_index(["editor", "dataset", "metric"])
+    regret = pd.read_csv(tables / "regret.csv")
+    for dataset in tiny["datasets"]:
+        per_case = pd.read_parquet(done / f"results/locate/{model}/{dataset}/lga_test_cases.parquet")
+        test_ids = set(pd.read_parquet(done / f"results/data/{dataset}/test.parquet")["case_id"].astype(str))
+        assert set(per_case["case_id"].astype(str)) == test_ids and len(test_ids) == n_test
+        # the stored choice is the locate stage's Tukey rule on the case alone, and the analysis's
+        stored = {case: tuple(g.loc[g["is_case_choice"], "layer"]) for case, g in per_case.groupby("case_id")}
+        for case, group in per_case.groupby("case_id"):
+            rule = tukey_golden(group["layer"].tolist(), group["contribution"].to_numpy())
+            assert group["case_kept"].tolist() == rule.kept.tolist() and stored[case] == rule.golden.ties
+        assert lga_case_choices(per_case) == stored
+        for editor in tiny["editors"]:
+            rows = table[(table["dataset"] == dataset) & (table["editor"] == editor)].set_index(["metric", "choice"])
+            evaluated = regret[(regret["dataset"] == dataset) & (regret["editor"] == editor)]["evaluated_layers"]
+            edited = set(parse_ties(evaluated.iloc[0]))
+            covered = sum(set(ties) <= edited for ties in stored.values())
+            for metric in golden[(golden["dataset"] == dataset) & (golden["editor"] == editor)]["metric"]:
+                own, grid = rows.loc[(metric, "lga_per_case")], rows.loc[(metric, "lga_per_case_grid")]
+                assert own["n_chosen"] == n_test and own["n_covered"] == covered and own["n"] <= covered
+                assert pd.isna(own["score"]) == (own["n"] == 0)          # missing, never 0
+                assert grid["n_chosen"] == n_test and grid["n_covered"] == n_test
+                for locator in ("bf", "lga"):
+                    expected = locators.loc[(editor, dataset, metric), f"{locator}_score"]
+                    assert rows.loc[(metric, locator), "score"] == pytest.approx(expected, nan_ok=True)
+    scored = table[table["choice"].isin(["lga_per_case", "lga_per_case_grid"]) & (table["n"] > 0)]
+    assert len(scored) and scored["score"].notna().all(), "no per-case row with a score in the tiny run"
+    markdown = (tables / "per_case_layer.md").read_text()
+    assert "own LGA layer" in markdown and markdown.count("| lga_per_case |") == len(golden)
 
 
 # ---------------------------------------------------------------------------------------------- clean checkout

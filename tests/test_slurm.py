@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "slurm-ci.sh"
 TINY = "config/tiny.yaml"
 # jobs that load a model request a GPU; data, aggregation, figure and publishing jobs must not
-GPU_RULES = {"target_values", "edit", "pre_edit", "layer_stats", "lga", "cma", "context_prefixes"}
+GPU_RULES = {"target_values", "edit", "edit_choice", "pre_edit", "layer_stats", "lga", "lga_test", "cma", "context_prefixes"}
 CPU_RULES = ("load_dataset", "split_dataset", "collect_edits", "aggregate", "analyse", "fig",
              "publish", "verify_publish")
 # download rules run on the submit host (localrules), like `all`

@@ -3,7 +3,9 @@
 # mom2_adjustment) depend on them: the edit rule takes `stats_inputs` as an input function and passes the
 # files as repeated `--stats LAYER=PATH` (see `stats_args`).
 #
-# Unit of work: one job per (model, chunk of layers), below.
+# Unit of work: one job per (model, layer). A layer added to the grid or a window computes only what is
+# missing, and layers run in parallel on a cluster; each job's forward pass stops right after its layer.
+# (`goldenlayers layer-stats` also takes several --out LAYER=PATH and fills them in one pass, for manual use.)
 # config["stats"] = {corpus, n_samples, max_length, dtype, wikipedia_snapshot}; the sample seed is config["seed"].
 # fetch_corpus downloads, so it is a local rule (on a cluster it runs on the submit host, which has the network).
 
@@ -33,44 +35,33 @@ rule fetch_corpus:
         " --snapshot {params.snapshot:q} --out {output.corpus:q} > {log:q} 2>&1"
 
 
-# One job per (model, chunk of layers): a chunk is layers_per_job consecutive layers of the whole model (the
-# grid's windows may reach any layer), filled in one forward pass that stops after the chunk's deepest layer,
-# so the model is loaded once per chunk and a chunk of layers 0-5 costs one sixth of a pass of the whole
-# model, not the sum over its layers. The chunks are known when the workflow is read (the models' depths), so
-# the rules are generated, one per chunk, each listing its per-layer files as outputs.
-for _model in MODELS:
-    for _chunk in stats_chunks(_model):
-        _name = chunk_name(_chunk)
-
-        rule:
-            name:
-                re.sub(r"\W", "_", f"layer_stats_{_model}_{_name}")
-            input:
-                model=f"resources/models/{_model}/prepare.json",
-                corpus=f"resources/corpus/{STATS['corpus']}.jsonl",
-            output:
-                [stats_file(_model, layer) for layer in _chunk],
-            params:
-                outs=" ".join(f"--out {layer}={stats_file(_model, layer)}" for layer in _chunk),
-                model=_model,
-                max_length=STATS["max_length"],
-                n=STATS["n_samples"],
-                stats_dtype=STATS["dtype"],
-                model_dtype=config["dtype"],
-                device=config["device"],
-            conda:
-                "../../envs/goldenlayers.yaml"
-            log:
-                f"logs/layer_stats/{_model}/{STATS['corpus']}_n{STATS['n_samples']}_{STATS['dtype']}/layers{_name}.log",
-            benchmark:
-                f"logs/benchmarks/{_model}/stats/{STATS['corpus']}_n{STATS['n_samples']}_{STATS['dtype']}/layers{_name}.tsv"
-            threads: config["threads"]["edit"]
-            resources:
-                gpu=USE_GPU,
-                mem_mb=lambda w, attempt, model=_model: job_mem_mb(Wildcards(fromdict={"model": model}), attempt),
-                runtime=lambda w, attempt, model=_model: job_runtime(Wildcards(fromdict={"model": model}), attempt),
-            shell:
-                "goldenlayers layer-stats --model-dir resources/models/{params.model} --corpus " + STATS["corpus"] +
-                " --corpus-file {input.corpus:q} --n-samples {params.n} --max-length {params.max_length}"
-                " --dtype {params.stats_dtype} --model-dtype {params.model_dtype} --device {params.device}"
-                " --threads {threads} {params.outs} > {log:q} 2>&1"
+rule layer_stats:
+    input:
+        model=model_ready,
+        corpus="resources/corpus/{corpus}.jsonl",
+    output:
+        STATS_FILE,
+    params:
+        max_length=STATS["max_length"],
+        model_dtype=config["dtype"],
+        device=config["device"],
+    conda:
+        "../../envs/goldenlayers.yaml"
+    log:
+        "logs/layer_stats/{model}/{corpus}_n{n}_{stats_dtype}/layer{layer}.log",
+    benchmark:
+        "logs/benchmarks/{model}/stats/{corpus}_n{n}_{stats_dtype}/layer{layer}.tsv"
+    wildcard_constraints:
+        corpus="gensim-enwiki-sample|wikipedia",
+        n=r"\d+",
+        stats_dtype="float32|float64",
+    threads: config["threads"]["edit"]
+    resources:
+        gpu=USE_GPU,
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
+    shell:
+        "goldenlayers layer-stats --model-dir resources/models/{wildcards.model} --corpus {wildcards.corpus}"
+        " --corpus-file {input.corpus:q} --n-samples {wildcards.n} --max-length {params.max_length}"
+        " --dtype {wildcards.stats_dtype} --model-dtype {params.model_dtype} --device {params.device}"
+        " --threads {threads} --out {wildcards.layer}={output:q} > {log:q} 2>&1"

@@ -5,13 +5,6 @@ STATS = config["stats"]  # corpus, n_samples, max_length, dtype, wikipedia_snaps
 STATS_FILE = "results/stats/{model}/{corpus}_n{n}_{stats_dtype}/layer{layer}.safetensors"
 
 
-def stats_chunks(model):
-    """The model's layers 0..num_layers-1 in chunks of layers_per_job: one layer_stats job each."""
-    from goldenlayers.chunks import split_into_chunks
-
-    return split_into_chunks(range(int(config["models"][model]["num_layers"])), config["layers_per_job"])
-
-
 def stats_file(model, layer):
     return STATS_FILE.format(model=model, corpus=STATS["corpus"], n=STATS["n_samples"], stats_dtype=STATS["dtype"],
                              layer=layer)
