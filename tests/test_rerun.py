@@ -478,3 +478,16 @@ def test_saved_run_resumes_in_a_fresh_copy_without_redoing_saved_jobs(done, tiny
     jobs = planned_jobs(fresh)
     assert_same(planned_outputs(jobs), unfinished, jobs)
     assert not [job for job in jobs if job["rule"] in ("target_values", "pre_edit", "lga", "cma")], describe(jobs)
+
+
+def test_tables_recompute_exactly_from_the_saved_per_case_files(done, tmp_path):
+    """The record check (tests/test_record.py) on the tiny run: its saved per-case files, restored in a fresh
+    copy, give every table again byte for byte through the aggregate stage's own rules."""
+    from goldenlayers.record import save
+    from recompute import differing_tables, recompute_tables
+
+    record = tmp_path / "record"
+    save(done, record)
+    fresh, tables = recompute_tables(record, tmp_path / "fresh", TINY)
+    assert any(path.endswith("claims.csv") for path in tables) and any("/cases/" in path for path in tables)
+    assert not differing_tables(record, fresh, tables)

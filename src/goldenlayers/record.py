@@ -36,8 +36,9 @@ from .errors import InputError
 
 log = logging.getLogger(__name__)
 
-# rebuilt by `snakemake resume_inputs`, too large to commit (9 MB per layer for SmolLM2)
-NOT_SAVED = ("stats",)
+# not saved: the statistics (rebuilt by `snakemake resume_inputs`, too large to commit: 9 MB per layer for
+# SmolLM2) and the HTML report (made by `snakemake --report`, not by a rule, so no job to mark up to date)
+NOT_SAVED = ("stats", "report.html")
 SAVED_LIST = "SAVED.json"
 
 
