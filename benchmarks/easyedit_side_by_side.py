@@ -255,7 +255,8 @@ def report(args, workers: dict[str, Worker], layers: list[int], cases, pre: dict
            load_start: str, load_end: str, started: str) -> list[str]:
     names = list(workers)
     ours = [n for n in names if n != "easyedit"]
-    lines = [f"R-ROME layer sweep with evaluation, EasyEdit 14cea82 vs goldenlayers; SmolLM2-135M-Instruct, "
+    lines = [f"command: {' '.join(sys.argv)}",
+             f"R-ROME layer sweep with evaluation, EasyEdit 14cea82 vs goldenlayers; SmolLM2-135M-Instruct, "
              f"{len(cases)} CounterFact case(s) ({', '.join(c.case_id for c in cases)}) x {len(layers)} layer(s) "
              f"({','.join(map(str, layers))}); {args.threads} thread(s) each, one worker at a time, order rotating "
              f"per layer; started {started}",

@@ -210,6 +210,7 @@ def test_shared_evaluation_tokens_are_the_full_forwards(cases):
     assert fastpath.predicted_tokens_shared(ctx.model, qas, pad) is None  # outside a scope: the caller's forward
     generator = torch.Generator().manual_seed(3)
     with fastpath.case_cache():
+        assert fastpath.predicted_tokens_shared(ctx.model, qas, pad) is None  # no edit applied: nothing to skip
         for layer in [0, 2, 1, 2]:
             delta = torch.randn(ctx.layout.weight_out_in(layer).shape, generator=generator)
             with AppliedEdit(ctx.layout, {layer: delta}):

@@ -347,6 +347,7 @@ def optimize_targets_fast(ctx: EditContext, problems: list[ValueProblem], module
 # ------------------------------------------------------------------------------------------ evaluation
 
 EVAL_BATCH = 32  # the most queries answered in one shared forward (metrics.predicted_tokens' batch size)
+EVAL_CACHE_BYTES = 1 << 30  # the most the kept block inputs of one evaluation batch may take
 
 
 @dataclass
@@ -367,22 +368,27 @@ def predicted_tokens_shared(model, qas: list, pad_id: int) -> list[torch.Tensor]
     keeps the block inputs it computed up to its own edited layer (with the fingerprints of the blocks below
     each), and the next evaluation starts at the highest kept input its weights still match, at or below its
     own edited layer: the blocks below return that input without computing. The same batch and the same
-    operations from there on, so the tokens are those of the full forward, bit for bit. ``None`` outside a
-    scope or for more than :data:`EVAL_BATCH` queries (the caller then runs the full forward)."""
-    if not _case_cache.active() or not qas or len(qas) > EVAL_BATCH:
-        return None
+    operations from there on, so the tokens are those of the full forward, bit for bit. ``None`` (the caller
+    then runs the full forward) outside a scope, with no edit applied, for more than :data:`EVAL_BATCH` queries
+    or when their block inputs would take more than :data:`EVAL_CACHE_BYTES`."""
+    edited = applied_layers(model)
+    if not edited or not _case_cache.active() or not qas or len(qas) > EVAL_BATCH:
+        return None  # (unedited: the pre-edit evaluation, once per case, and another batch than the edits')
     layout = _layout_of(model)
     if layout is None:
         return None
-    device = next(model.parameters()).device
+    parameter = next(model.parameters())
+    width = max(len(qa.ids) for qa in qas)
+    if len(qas) * width * layout.hidden_size * parameter.element_size() * layout.n_layers > EVAL_CACHE_BYTES:
+        return None
+    device = parameter.device
     ids, mask = pad_batch([qa.ids for qa in qas], pad_id, device)
     key = ids.tolist()
     state = _case_cache.entry("eval_inputs")
     if not isinstance(state, _EvalInputs) or state.ids != key:
         state = _EvalInputs(key, {})
         _case_cache.put("eval_inputs", state)
-    edited = applied_layers(model)
-    top = min(min(edited) if edited else layout.n_layers, layout.n_layers - 1)  # inputs valid up to here
+    top = min(min(edited), layout.n_layers - 1)  # the block inputs are the unedited model's up to here
     fingerprint = _case_cache.weights_fingerprint(layout)
     usable = [l for l, (below, _) in state.inputs.items() if l <= top and below == fingerprint[:l]]
     start = max(usable, default=0)
