@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.goldenlayers-installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run test test-fast dry-run lint report slurm-profile easyedit-venv clean clean-all
+.PHONY: install run test test-fast dry-run lint report slurm-profile record record-save easyedit-venv clean clean-all
 
 install: $(STAMP)
 
@@ -26,6 +26,23 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 	$(MAKE) --no-print-directory report
+
+# Results of record (config/record.yaml, committed under $(RECORD); README "Results of record"). Resumable:
+# the saved outputs are put back, the model (and statistics) they read rebuilt, the restored files marked up to
+# date with `snakemake --touch` (a checkout's file times are arbitrary), then the run continues and is saved.
+RECORD ?= record/smollm2-135m
+RECORD_CONFIG ?= config/record.yaml
+record: $(STAMP)
+	if [ -f $(RECORD)/SAVED.json ]; then \
+	  $(BIN)/goldenlayers record-restore --record $(RECORD) --list .snakemake/restored.txt && \
+	  $(BIN)/snakemake resume_inputs --configfile $(RECORD_CONFIG) --cores $(CORES) && \
+	  $(BIN)/snakemake $$(cat .snakemake/restored.txt) --configfile $(RECORD_CONFIG) --cores 1 --touch --quiet; \
+	fi
+	$(BIN)/snakemake --configfile $(RECORD_CONFIG) --cores $(CORES)
+	$(MAKE) --no-print-directory record-save
+
+record-save: $(STAMP)
+	$(BIN)/goldenlayers record-save --record $(RECORD)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -ra --durations=15

@@ -102,15 +102,17 @@ def cma_tables(model: str, dataset: str, case_ids: Sequence[str], num_layers: in
 def write_tree(root: str | Path, models: dict[str, int], editors: Sequence[str], datasets: Sequence[str],
                layers: dict[str, Sequence[int]], n_proxy: int = 4, n_test: int = 6, seed: int = 0,
                lga: bool = True, cma: bool = True) -> dict[str, list[Path]]:
-    """Write ``results/edits`` and ``results/locate`` files under ``root``; return the paths by kind."""
+    """Write ``results/edits`` and ``results/locate`` files under ``root``; return the paths by kind. With ``lga``,
+    also LGA on the test split (``lga_test``, ``lga_test_cases``: each test case's own contributions)."""
     root = Path(root)
-    written: dict[str, list[Path]] = {"edits": [], "lga": [], "lga_cases": [], "cma": [], "cma_cases": []}
+    written: dict[str, list[Path]] = {"edits": [], "lga": [], "lga_cases": [], "cma": [], "cma_cases": [],
+                                      "lga_test": [], "lga_test_cases": []}
     for model, num_layers in models.items():
         for dataset in datasets:
             for editor in editors:
                 for split, n in (("proxy", n_proxy), ("test", n_test)):
                     for layer in layers[model]:
-                        path = root / f"results/edits/{model}/{editor}/{dataset}/{split}/layer{layer}.parquet"
+                        path = root / f"results/edits/{model}/{editor}/{dataset}/{split}/layers{layer}.parquet"
                         write_parquet(path, edit_results(model, editor, dataset, split, layer, n, num_layers, seed,
                                                          failed_every=5 if split == "test" else 0))
                         written["edits"].append(path)
@@ -124,4 +126,12 @@ def write_tree(root: str | Path, models: dict[str, int], editors: Sequence[str],
                 write_parquet(base / f"{kind}_cases.parquet", per_case)
                 written[kind].append(base / f"{kind}.parquet")
                 written[f"{kind}_cases"].append(base / f"{kind}_cases.parquet")
+            if lga:
+                test_ids = [f"{dataset}-test-{i}" for i in range(n_test)]
+                summary, per_case = lga_tables(model, dataset, test_ids, num_layers, seed + 1)
+                base = root / f"results/locate/{model}/{dataset}"
+                write_parquet(base / "lga_test.parquet", summary)
+                write_parquet(base / "lga_test_cases.parquet", per_case)
+                written["lga_test"].append(base / "lga_test.parquet")
+                written["lga_test_cases"].append(base / "lga_test_cases.parquet")
     return written

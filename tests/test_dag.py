@@ -70,22 +70,33 @@ def test_paper_models_have_the_papers_depth(paper):
     assert paper["layers"] == "all"
 
 
-def test_paper_edit_jobs(paper, paper_counts):
-    """models x editors x datasets x layers (GPT-2 XL 48, LLaMA2-7B 32, Gemma3-12B 48); each job edits both
-    splits, so the sweep has 5,120 (model, editor, dataset, split, layer) result tables."""
+def chunk_count(paper) -> int:
+    """Chunks of layers per (editor, dataset), summed over the models: ceil(grid / layers_per_job) each."""
+    per_job = paper["layers_per_job"]
+    return sum(-(-layer_count(paper.get("layers", "all"), spec["num_layers"]) // per_job)
+               for spec in paper["models"].values())
+
+
+def test_paper_edit_jobs_are_grouped_by_chunks_of_layers(paper, paper_counts):
+    """models x editors x datasets x layers (GPT-2 XL 48, LLaMA2-7B 32, Gemma3-12B 48) is 2,560 (model, editor,
+    dataset, layer) edits of both splits; with 16 layers per job (3 + 2 + 3 chunks) they are 160 jobs, so the
+    model is loaded 16x less often."""
     layers = sum(layer_count(paper.get("layers", "all"), spec["num_layers"]) for spec in paper["models"].values())
-    expected = layers * len(paper["editors"]) * len(paper["datasets"])
-    assert expected * SPLITS == (48 + 32 + 48) * 4 * 5 * 2 == 5120
-    assert paper_counts["edit"] == expected, paper_counts
+    assert layers * len(paper["editors"]) * len(paper["datasets"]) * SPLITS == (48 + 32 + 48) * 4 * 5 * 2 == 5120
+    assert paper["layers_per_job"] == 16 and chunk_count(paper) == 3 + 2 + 3
+    expected = chunk_count(paper) * len(paper["editors"]) * len(paper["datasets"])
+    assert paper_counts["edit"] == expected == 160, paper_counts
+    assert layers * len(paper["editors"]) * len(paper["datasets"]) / paper_counts["edit"] >= 10
+    # the unedited predictions once per (model, dataset), shared by every layer and editor
+    assert paper_counts["pre_edit"] == len(paper["models"]) * len(paper["datasets"]), paper_counts
 
 
 def test_paper_target_values_are_shared(paper, paper_counts):
     """ROME and R-ROME optimise the same v* (same value hyperparameters, the MLP of the layer), MEMIT and EMMET
-    the same z (the window's top block): one target_values job per (model, dataset, site), half the edit
-    jobs' count with four editors."""
-    layers = sum(layer_count(paper.get("layers", "all"), spec["num_layers"]) for spec in paper["models"].values())
+    the same z (the window's top block): one target_values job per (model, dataset, chunk of sites), half the
+    edit jobs' count with four editors."""
     assert set(paper["editors"]) == {"rome", "r-rome", "memit", "emmet"}
-    assert paper_counts["target_values"] == layers * 2 * len(paper["datasets"]) == 1280, paper_counts
+    assert paper_counts["target_values"] == chunk_count(paper) * 2 * len(paper["datasets"]) == 80, paper_counts
     assert paper_counts["edit"] == 2 * paper_counts["target_values"]
 
 
@@ -106,8 +117,10 @@ def test_paper_per_dataset_and_per_model_jobs(paper, paper_counts):
             expected[kind] = n_models * n_datasets
             # each locator is judged at its own layer: one edit_choice job per (model, editor, dataset)
             expected["edit_choice"] = expected.get("edit_choice", 0) + n_models * n_editors * n_datasets
+            if kind == "lga":  # and on the test split, for each test case's own layer (rule lga_test)
+                expected["lga_test"] = n_models * n_datasets
     # rules of this list that the DAG has must have exactly these counts; edit/lga/cma/prepare must exist
-    for rule in ("prepare_model", "load_dataset", "lga", "cma"):
+    for rule in ("prepare_model", "load_dataset", "lga", "lga_test", "cma"):
         if rule in expected:
             assert rule in paper_counts, f"no {rule} jobs in the paper DAG: {paper_counts}"
     wrong = {rule: (paper_counts[rule], n) for rule, n in expected.items()

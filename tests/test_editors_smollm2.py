@@ -62,7 +62,7 @@ def test_every_editor_edits_eight_of_ten_counterfact_cases_at_layer_8(tmp_path, 
         site = editor.value_site(LAYER, layout.n_layers, hparams)
         if str(site) not in stores:  # the first editor of a site optimises; the second reads the stored values
             path = tmp_path / f"{site}.safetensors"
-            save_values(path, compute_values(ctx, requests, site), site, hparams)
+            save_values(path, {site: compute_values(ctx, requests, site)}, hparams)
             stores[str(site)] = ValueStore(path)
         ctx.values = stores[str(site)]
         scores = [edit_case(ctx, editor, case, LAYER, queries[case.case_id], pre[case.case_id]) for case in cases]

@@ -106,8 +106,8 @@ def test_non_finite_edit_is_recorded_as_failed_and_other_cases_kept(tmp_path, mo
     monkeypatch.setattr(ROME, "compute_deltas", poisoned)
     frame = run_edit_job(
         model_dir=str(model_dir), model_name="tiny-llama", cases_path=str(tmp_path / "cases.parquet"),
-        editor_name="rome", hparams=hparams, layer=1, templates_path=str(tmp_path / "prefixes.json"),
-        out=str(tmp_path / "edits.parquet"), out_hparams=str(tmp_path / "edits.hparams.json"),
+        editor_name="rome", hparams=hparams, layers=[1], templates_path=str(tmp_path / "prefixes.json"),
+        out=str(tmp_path / "edits.parquet"),
         dataset="counterfact", split="proxy", device="cpu",
     )
     assert frame["status"].tolist() == ["ok", "failed", "ok"]
@@ -351,13 +351,12 @@ def _values_and_edit(tmp_path: Path, overrides: dict, batch_tokens: int = 1024):
     hparams = load_hparams(REPO / "config/hparams/rome/llama.yaml", "rome",
                            {"v_num_grad_steps": 3, "context_template_length_params": [[5, 2]], **overrides})
     values = tmp_path / "mlp1.safetensors"
-    run_values_job(model_dir=str(model_dir), cases_paths=[str(tmp_path / "cases.parquet")], site="mlp1",
+    run_values_job(model_dir=str(model_dir), cases_paths=[str(tmp_path / "cases.parquet")], sites="mlp1",
                    hparams=hparams, templates_path=str(tmp_path / "prefixes.json"), out=str(values), device="cpu",
                    batch_tokens=batch_tokens)
     [frame] = run_edit_jobs(model_dir=str(model_dir), model_name="tiny-llama", editor_name="rome", hparams=hparams,
-                            splits=[SplitOutput("proxy", str(tmp_path / "cases.parquet"), str(tmp_path / "e.parquet"),
-                                                str(tmp_path / "e.hparams.json"))],
-                            layer=1, templates_path=str(tmp_path / "prefixes.json"), dataset="counterfact",
+                            splits=[SplitOutput("proxy", str(tmp_path / "cases.parquet"), str(tmp_path / "e.parquet"))],
+                            layers=[1], templates_path=str(tmp_path / "prefixes.json"), dataset="counterfact",
                             device="cpu", values_path=str(values))
     return frame
 
@@ -412,7 +411,7 @@ def _damaged_values(tmp_path: Path) -> Path:
 
     path = tmp_path / "results/values/m/vabc/counterfact/mlp1.safetensors"
     values = {case: TargetValue(torch.zeros(8), torch.ones(8), 3, 0.5, 0.6) for case in ("0", "1")}
-    save_values(path, values, ValueSite("mlp", 1), {
+    save_values(path, {ValueSite("mlp", 1): values}, {
         "fact_token": "subject_last", "v_num_grad_steps": 3, "v_lr": 0.5, "v_weight_decay": 0.5,
         "clamp_norm_factor": 4, "kl_factor": 0.06, "v_loss_threshold": 0.05, "context_template_length_params": [[5, 2]]})
     return path

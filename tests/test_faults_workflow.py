@@ -1,7 +1,7 @@
 """The faults that need Snakemake itself, on one shared run of the tiny config (a copy of the workflow).
 
-The module-scoped run builds one edit job's outputs (6 jobs: model, data, split, prefixes, target values,
-edit). Each test starts from that state and leaves it complete again:
+The module-scoped run builds one edit job's outputs (7 jobs: model, data, split, prefixes, pre-edit, target
+values, edit of the chunk of layers 1-2). OTHER is the user dataset's edit of that chunk, not built. Each test starts from that state and leaves it complete again:
 
 - errors found while the workflow is read print one line naming the config file and key, exit 2;
 - a damaged (truncated) target-values cache stops the run before any job, naming the file to remove, and
@@ -16,6 +16,7 @@ edit). Each test starts from that state and leaves it complete again:
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,9 +32,9 @@ from workflow_copy import copy_workflow, workflow_env
 REPO = Path(__file__).resolve().parents[1]
 TINY = "config/tiny.yaml"
 MODEL = "tiny-llama"
-EDIT = f"results/edits/{MODEL}/rome/counterfact/proxy/layer1.parquet"
+EDIT = f"results/edits/{MODEL}/rome/counterfact/proxy/layers1-2.parquet"
 EDIT_TEST = EDIT.replace("/proxy/", "/test/")
-LAYER2 = EDIT.replace("layer1", "layer2")
+OTHER = EDIT.replace("/counterfact/", "/my_facts/")
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +50,7 @@ def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.Compl
 
 
 def _values_file(workdir: Path) -> Path:
-    [path] = sorted((workdir / "results/values" / MODEL).glob("*/counterfact/mlp1.safetensors"))
+    [path] = sorted((workdir / "results/values" / MODEL).glob("*/counterfact/mlp1-2.safetensors"))
     return path
 
 
@@ -132,14 +133,15 @@ def test_failed_job_message_reaches_the_terminal(built):
         damaged = bytearray(saved)
         damaged[-100] ^= 0xFF
         weights.write_bytes(bytes(damaged))
-        result = snakemake(built, LAYER2)
+        result = snakemake(built, OTHER)
         assert result.returncode == 1, (result.stdout + result.stderr)[-3000:]
         shown = result.stdout + result.stderr
-        assert "goldenlayers values: error:" in shown and "model.safetensors" in shown and "sha256" in shown
+        assert re.search(r"goldenlayers (values|pre-edit): error:", shown), shown[-3000:]
+        assert "model.safetensors" in shown and "sha256" in shown
     finally:
         weights.write_bytes(saved)
     assert (built / EDIT).read_bytes() == before
-    assert not (built / LAYER2).exists()
+    assert not (built / OTHER).exists()
 
 
 def _job_processes(snake: subprocess.Popen, timeout: float = 300) -> tuple[psutil.Process, psutil.Process]:
@@ -160,11 +162,11 @@ def _job_processes(snake: subprocess.Popen, timeout: float = 300) -> tuple[psuti
 
 
 def test_killed_job_leaves_no_process_and_a_second_run_is_refused(built):
-    snake = subprocess.Popen(_cmd(LAYER2), cwd=built, env=workflow_env(built), stdout=subprocess.PIPE,
+    snake = subprocess.Popen(_cmd(OTHER), cwd=built, env=workflow_env(built), stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     try:
         job, shell = _job_processes(snake)
-        second = snakemake(built, LAYER2.replace("/proxy/", "/test/"))
+        second = snakemake(built, OTHER.replace("/proxy/", "/test/"))
         assert second.returncode != 0 and "cannot be locked" in second.stdout + second.stderr
         assert job.pid != shell.pid and shell.pid != snake.pid, "the job has no shell wrapper to kill"
         os.kill(shell.pid, signal.SIGKILL)
@@ -174,12 +176,12 @@ def test_killed_job_leaves_no_process_and_a_second_run_is_refused(built):
     finally:
         if snake.poll() is None:
             snake.kill()
-    assert not (built / LAYER2).exists()
-    assert {"target_values", "edit"} <= _planned(built, LAYER2)  # the killed job is simply redone
+    assert not (built / OTHER).exists()
+    assert {"target_values", "edit"} <= _planned(built, OTHER)  # the killed job is simply redone
 
 
 def test_killed_snakemake_then_unlock_and_rerun_plans_the_job(built):
-    target = LAYER2.replace("/rome/", "/r-rome/")
+    target = OTHER.replace("/rome/", "/r-rome/")
     snake = subprocess.Popen(_cmd(target), cwd=built, env=workflow_env(built), stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:

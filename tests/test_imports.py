@@ -79,10 +79,10 @@ def test_no_import_circle_in_the_package():
 # The package's layers (README, Design notes): a module imports only from its own layer or the ones below.
 LAYERS = [
     {"__init__", "errors"},
-    {"io", "caches"},
+    {"io", "caches", "chunks"},
     {"models", "data"},
     {"editors", "stats"},
-    {"evaluate", "locate", "analysis", "plots", "publish", "slurm_profile"},
+    {"evaluate", "locate", "analysis", "plots", "publish", "record", "slurm_profile"},
     {"commands", "cli", "__main__", "config"},  # the entry points: the CLI and the workflow's config
 ]
 

@@ -129,6 +129,24 @@ def test_runs_on_every_family_with_grid_and_tukey(family):
     assert greedy.layer_frame("tiny", "counterfact")["n_old_is_greedy"].iloc[0] == len(CASES) - greedy.n_skipped
 
 
+def test_each_case_gets_its_own_choice_by_the_golden_layers_rule():
+    """Beyond the paper: per case, the golden layer's Tukey rule on that case's contributions alone (stored as
+    case_kept and is_case_choice), the same choice the analysis makes under its tie rule."""
+    from goldenlayers.analysis.locators import lga_case_choices
+
+    model, tokenizer, layout = tiny("llama", 5)
+    result = run_lga(model, tokenizer, layout, CASES, tukey_k=0.5)
+    per_case = result.case_frame()
+    assert set(per_case.columns) >= {"case_kept", "is_case_choice"}
+    for row, case in enumerate(CASES):
+        rows = per_case[per_case["case_id"] == case.case_id]
+        expected = tukey_golden(range(5), result.contributions[row], 0.5, "linear")
+        assert rows["case_kept"].tolist() == expected.kept.tolist()
+        assert tuple(rows.loc[rows["is_case_choice"], "layer"]) == expected.golden.ties != ()
+    stored = {case: tuple(g.loc[g["is_case_choice"], "layer"]) for case, g in per_case.groupby("case_id")}
+    assert lga_case_choices(per_case, k=0.5) == stored
+
+
 def test_old_answer_modes_and_greedy_length():
     model, tokenizer, _ = tiny("gpt2")
     case = CASES[0]

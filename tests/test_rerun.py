@@ -23,6 +23,7 @@ its dry run, and dry runs change nothing, so the cases are independent.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import subprocess
@@ -33,6 +34,8 @@ from pathlib import Path
 import pytest
 from workflow_copy import copy_workflow, workflow_env
 import yaml
+
+from goldenlayers.chunks import chunk_name, split_into_chunks
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -270,8 +273,9 @@ def test_second_run_gives_identical_parquet(done, tiny, tmp_path):
     editor's edits at every layer, LGA, CMA) to keep the suite short."""
     second = copy_workflow(tmp_path / "again")
     model, dataset = next(iter(tiny["models"])), next(iter(tiny["datasets"]))
-    targets = [f"results/edits/{model}/{editor}/{dataset}/{split}/layer{layer}.parquet"
-               for editor in tiny["editors"] for split in ("proxy", "test") for layer in tiny["layers"]]
+    targets = [f"results/edits/{model}/{editor}/{dataset}/{split}/layers{chunk_name(chunk)}.parquet"
+               for editor in tiny["editors"] for split in ("proxy", "test")
+               for chunk in split_into_chunks(tiny["layers"], tiny["layers_per_job"])]
     targets += [f"results/locate/{model}/{dataset}/{kind}.parquet" for kind in ("lga", "cma")]
     result = snakemake(second, "--configfile", TINY, "--cores", "2", *targets, timeout=RUN_TIMEOUT)
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
@@ -339,6 +343,52 @@ def test_claims_table_of_the_tiny_run_follows_its_rules(done):
     assert "claims" in (done / "results/tables/claims.md").read_text().lower()
 
 
+def test_per_case_layer_table_of_the_tiny_run(done, tiny):
+    """Beyond the paper: LGA ran on each test split (rule lga_test) and chose every test case its own layer by the
+    golden layer's Tukey rule; the table scores it where that layer was edited and counts the cases covered."""
+    import pandas as pd
+
+    from goldenlayers.analysis.locators import lga_case_choices
+    from goldenlayers.analysis.per_case_layer import CHOICES
+    from goldenlayers.analysis.ties import parse_ties
+    from goldenlayers.locate.tukey import tukey_golden
+
+    model, n_test = next(iter(tiny["models"])), tiny["split"]["test_size"]
+    tables = done / "results/tables"
+    table = pd.read_csv(tables / "per_case_layer.csv")
+    golden = pd.read_csv(tables / "golden_layers.csv")
+    assert len(table) == len(golden) * len(CHOICES) and (table["n_test"] == n_test).all()
+    locators = pd.read_csv(tables / "locators.csv").set_index(["editor", "dataset", "metric"])
+    regret = pd.read_csv(tables / "regret.csv")
+    for dataset in tiny["datasets"]:
+        per_case = pd.read_parquet(done / f"results/locate/{model}/{dataset}/lga_test_cases.parquet")
+        test_ids = set(pd.read_parquet(done / f"results/data/{dataset}/test.parquet")["case_id"].astype(str))
+        assert set(per_case["case_id"].astype(str)) == test_ids and len(test_ids) == n_test
+        # the stored choice is the locate stage's Tukey rule on the case alone, and the analysis's
+        stored = {case: tuple(g.loc[g["is_case_choice"], "layer"]) for case, g in per_case.groupby("case_id")}
+        for case, group in per_case.groupby("case_id"):
+            rule = tukey_golden(group["layer"].tolist(), group["contribution"].to_numpy())
+            assert group["case_kept"].tolist() == rule.kept.tolist() and stored[case] == rule.golden.ties
+        assert lga_case_choices(per_case) == stored
+        for editor in tiny["editors"]:
+            rows = table[(table["dataset"] == dataset) & (table["editor"] == editor)].set_index(["metric", "choice"])
+            evaluated = regret[(regret["dataset"] == dataset) & (regret["editor"] == editor)]["evaluated_layers"]
+            edited = set(parse_ties(evaluated.iloc[0]))
+            covered = sum(set(ties) <= edited for ties in stored.values())
+            for metric in golden[(golden["dataset"] == dataset) & (golden["editor"] == editor)]["metric"]:
+                own, grid = rows.loc[(metric, "lga_per_case")], rows.loc[(metric, "lga_per_case_grid")]
+                assert own["n_chosen"] == n_test and own["n_covered"] == covered and own["n"] <= covered
+                assert pd.isna(own["score"]) == (own["n"] == 0)          # missing, never 0
+                assert grid["n_chosen"] == n_test and grid["n_covered"] == n_test
+                for locator in ("bf", "lga"):
+                    expected = locators.loc[(editor, dataset, metric), f"{locator}_score"]
+                    assert rows.loc[(metric, locator), "score"] == pytest.approx(expected, nan_ok=True)
+    scored = table[table["choice"].isin(["lga_per_case", "lga_per_case_grid"]) & (table["n"] > 0)]
+    assert len(scored) and scored["score"].notna().all(), "no per-case row with a score in the tiny run"
+    markdown = (tables / "per_case_layer.md").read_text()
+    assert "own LGA layer" in markdown and markdown.count("| lga_per_case |") == len(golden)
+
+
 # ---------------------------------------------------------------------------------------------- clean checkout
 
 
@@ -387,3 +437,44 @@ def test_report_has_every_figure_and_table_and_is_published(done):
     manifest = _manifest(done)
     assert "results/report.html" in manifest["files"] and manifest["git"]["dirty"] is False
     assert planned_jobs(done) == []
+
+
+# ---------------------------------------------------------------------------------------------- resuming a run
+
+
+def test_saved_run_resumes_in_a_fresh_copy_without_redoing_saved_jobs(done, tiny, tmp_path):
+    """`make record`'s procedure on the tiny config: a sitting saved its finished outputs (record-save), except
+    one edit job of the user dataset and what is built from it (it had not finished). In a fresh copy with
+    arbitrary file times (as a git checkout gives: here the saved files are made older the later their job
+    ran), record-restore, `snakemake resume_inputs` and `snakemake --touch` bring it to a state where exactly
+    the unfinished jobs are planned, and none of the saved ones."""
+    from goldenlayers.record import restore, save
+
+    record = tmp_path / "record"
+    assert save(done, record)["copied"] > 0
+    rule_of, consumers = file_graph(done)
+    model = next(iter(tiny["models"]))
+    unfinished_job = [path for path, rule in rule_of.items() if rule == "edit" and "/rome/my_facts/" in path]
+    assert len(unfinished_job) == 3, unfinished_job  # proxy, test, hparams of the one chunk
+    unfinished = downstream(set(unfinished_job), consumers)
+    saved = json.loads((record / "SAVED.json").read_text())["files"]
+    for path in unfinished:
+        saved.pop(path, None)
+        (record / path).unlink(missing_ok=True)
+    (record / "SAVED.json").write_text(json.dumps({"files": saved}))
+    for age, path in enumerate(sorted(saved, key=lambda p: (done / p).stat().st_mtime)):
+        os.utime(record / path, (1_000_000_000 - age, 1_000_000_000 - age))  # later outputs look older
+
+    fresh = copy_workflow(tmp_path / "fresh")
+    listed = fresh / ".snakemake" / "restored.txt"
+    restored = restore(record, fresh, listed)
+    assert sorted(restored) == sorted(saved) and listed.read_text().split() == restored
+    assert not (fresh / f"resources/models/{model}").exists()
+    assert planned_jobs(fresh), "before the touch, the arbitrary times make Snakemake plan reruns"
+    for args in (["resume_inputs", "--configfile", TINY, "--cores", "2"],
+                 [*restored, "--configfile", TINY, "--cores", "1", "--touch"]):
+        result = snakemake(fresh, *args, timeout=RUN_TIMEOUT)
+        assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    jobs = planned_jobs(fresh)
+    assert_same(planned_outputs(jobs), unfinished, jobs)
+    assert not [job for job in jobs if job["rule"] in ("target_values", "pre_edit", "lga", "cma")], describe(jobs)

@@ -22,11 +22,13 @@ import pytest
 from workflow_copy import copy_workflow, job_stats, workflow_env
 import yaml
 
+from goldenlayers.chunks import chunk_name, split_into_chunks
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "slurm-ci.sh"
 TINY = "config/tiny.yaml"
 # jobs that load a model request a GPU; data, aggregation, figure and publishing jobs must not
-GPU_RULES = {"target_values", "edit", "layer_stats", "lga", "cma", "context_prefixes"}
+GPU_RULES = {"target_values", "edit", "edit_choice", "pre_edit", "layer_stats", "lga", "lga_test", "cma", "context_prefixes"}
 CPU_RULES = ("load_dataset", "split_dataset", "collect_edits", "aggregate", "analyse", "fig",
              "publish", "verify_publish")
 # download rules run on the submit host (localrules), like `all`
@@ -109,8 +111,9 @@ def test_run_completes_and_nothing_is_left(slurm_run, workdir, slurm_env):
     for model in config["models"]:
         for dataset in config["datasets"]:
             for split in ("proxy", "test"):
-                for layer in config["layers"]:
-                    path = workdir / f"results/edits/{model}/{config['editors'][0]}/{dataset}/{split}/layer{layer}.parquet"
+                for chunk in split_into_chunks(config["layers"], config.get("layers_per_job", 10)):
+                    path = (workdir / f"results/edits/{model}/{config['editors'][0]}/{dataset}/{split}"
+                            f"/layers{chunk_name(chunk)}.parquet")
                     assert path.stat().st_size > 0, path
     assert list((workdir / "results" / "publish").glob("*.tar.gz")), "no published archive"
 

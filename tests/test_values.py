@@ -24,8 +24,8 @@ def _hparams(editor: str, **extra):
 def _edit(tmp_path, editor, name, values_path=None):
     return run_edit_job(
         model_dir=str(tmp_path / "model"), model_name="tiny-llama", cases_path=str(tmp_path / "cases.parquet"),
-        editor_name=editor, hparams=_hparams(editor), layer=2, templates_path=str(tmp_path / "prefixes.json"),
-        out=str(tmp_path / f"{name}.parquet"), out_hparams=str(tmp_path / f"{name}.json"), dataset="counterfact",
+        editor_name=editor, hparams=_hparams(editor), layers=[2], templates_path=str(tmp_path / "prefixes.json"),
+        out=str(tmp_path / f"{name}.parquet"), dataset="counterfact",
         split="proxy", device="cpu", values_path=values_path,
     )
 
@@ -39,7 +39,7 @@ def job(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("values")
     tiny_job_inputs(tmp_path)
     values = tmp_path / "values.safetensors"
-    run_values_job(model_dir=str(tmp_path / "model"), cases_paths=[str(tmp_path / "cases.parquet")], site="mlp2",
+    run_values_job(model_dir=str(tmp_path / "model"), cases_paths=[str(tmp_path / "cases.parquet")], sites="mlp2",
                    hparams=_hparams("rome"), templates_path=str(tmp_path / "prefixes.json"), out=str(values),
                    device="cpu")
     return tmp_path, values
@@ -77,16 +77,16 @@ def test_store_refuses_other_hyperparameters_another_site_and_unknown_cases(job)
 
     tmp_path, values = job
     store = ValueStore(values)
-    assert store.site == ValueSite("mlp", 2) and len(store.cases) == 3
+    assert store.sites == [ValueSite("mlp", 2)] and len(store.cases["mlp2"]) == 3
     model, tokenizer, layout, _ = load_model(tmp_path / "model", device="cpu")
-    case_id = next(iter(store.cases))
+    case_id = next(iter(store.cases["mlp2"]))
     request = EditRequest("Paris is the capital of", "Paris", "Italy", case_id)
     ctx = EditContext(model, layout, tokenizer, _hparams("rome", v_lr=0.1), ["{}"], values=store)
     with pytest.raises(InputError, match="v_lr") as err:
         store.lookup(ctx, request, layout.mlp(2))
     assert str(values) in str(err.value)
     ctx.hparams = _hparams("rome")
-    with pytest.raises(GoldenLayersError, match="site mlp2"):
+    with pytest.raises(GoldenLayersError, match="site\\(s\\) mlp2"):
         store.lookup(ctx, request, layout.mlp(1))
     with pytest.raises(InputError, match="no target value") as err:
         store.lookup(ctx, EditRequest("x is", "x", "y", "no-such-case"), layout.mlp(2))
@@ -97,6 +97,9 @@ def test_store_refuses_other_hyperparameters_another_site_and_unknown_cases(job)
 def test_bad_site_and_damaged_file_name_the_problem(tmp_path):
     with pytest.raises(ConfigError, match="site"):
         ValueSite.parse("attn3")
+    with pytest.raises(ConfigError, match="sites"):
+        ValueSite.parse_chunk("mlp3-1")
+    assert ValueSite.parse_chunk("block8_18") == [ValueSite("block", 8), ValueSite("block", 18)]
     damaged = tmp_path / "values.safetensors"
     damaged.write_bytes(b"not safetensors")
     with pytest.raises(InputError, match="values.safetensors"):
@@ -111,13 +114,14 @@ def test_values_command_writes_the_file_with_its_provenance(job, tmp_path):
     source, _ = job
     out = tmp_path / "v.safetensors"
     code = main(["values", "--model-dir", str(source / "model"), "--cases", str(source / "cases.parquet"),
-                 "--site", "block1", "--value-hparams", json.dumps(value_hparams(_hparams("memit"))),
+                 "--sites", "block0-1", "--value-hparams", json.dumps(value_hparams(_hparams("memit"))),
                  "--templates", str(source / "prefixes.json"), "--device", "cpu", "--out", str(out)])
     assert code == 0
     store = ValueStore(out)
-    assert store.site == ValueSite("block", 1) and len(store.cases) == 3
+    assert store.sites == [ValueSite("block", 0), ValueSite("block", 1)]
+    assert [len(store.cases[site]) for site in ("block0", "block1")] == [3, 3]
     assert not list(tmp_path.glob("*.part"))
     assert main(["values", "--model-dir", str(source / "model"), "--cases", str(source / "cases.parquet"),
-                 "--site", "block9", "--value-hparams", json.dumps(value_hparams(_hparams("memit"))),
+                 "--sites", "block9", "--value-hparams", json.dumps(value_hparams(_hparams("memit"))),
                  "--templates", str(source / "prefixes.json"), "--device", "cpu", "--out", str(tmp_path / "w")]) == 2
     assert not (tmp_path / "w").exists()

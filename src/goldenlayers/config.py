@@ -122,6 +122,7 @@ def _cross_field_problems(config: dict[str, Any], source: str) -> list[tuple[str
     for name, entry in config["datasets"].items():
         problems += dataset_problems(name, entry or {})
     problems += _override_problems(config)
+    problems += _scope_problems(config, source)
     return list(dict.fromkeys(problems))
 
 
@@ -144,10 +145,13 @@ def _override_problems(config: dict[str, Any]) -> list[tuple[str, str]]:
     return problems
 
 
-def layer_grid(config: dict[str, Any], model: str, source: str = "config") -> list[int]:
-    """The layers to sweep for ``model``: the config's ``layers`` resolved against its ``num_layers``."""
+def layer_grid(config: dict[str, Any], model: str, source: str = "config", editor: str | None = None) -> list[int]:
+    """The layers to sweep for ``model``: the config's ``layers`` resolved against its ``num_layers`` (with
+    ``editor``, its ``editor_scope.<editor>.layers`` where the config narrows that editor's sweep)."""
     n_layers = config["models"][model]["num_layers"]
-    spec = config.get("layers", "all")
+    scope = (config.get("editor_scope") or {}).get(editor) or {}
+    spec = scope.get("layers", config.get("layers", "all"))
+    field = f"editor_scope.{editor}.layers" if "layers" in scope else "layers"
     if spec == "all":
         return list(range(n_layers))
     if isinstance(spec, dict):
@@ -158,11 +162,36 @@ def layer_grid(config: dict[str, Any], model: str, source: str = "config") -> li
     if bad:
         raise ConfigError(
             f"layer(s) {bad} outside model '{model}' which has {n_layers} layers (0..{n_layers - 1})",
-            file=source, field="layers",
+            file=source, field=field,
         )
     if not layers:
-        raise ConfigError("the layer grid is empty", file=source, field="layers")
+        raise ConfigError("the layer grid is empty", file=source, field=field)
     return layers
+
+
+def editor_datasets(config: dict[str, Any], editor: str) -> list[str]:
+    """The datasets ``editor`` edits: ``editor_scope.<editor>.datasets``, else every dataset of the config."""
+    scope = (config.get("editor_scope") or {}).get(editor) or {}
+    return list(scope.get("datasets") or config["datasets"])
+
+
+def _scope_problems(config: dict[str, Any], source: str) -> list[tuple[str, str]]:
+    """editor_scope names configured editors and datasets, and its layers lie within every model."""
+    problems = []
+    for editor, scope in (config.get("editor_scope") or {}).items():
+        if editor not in config["editors"]:
+            problems.append((f"editor_scope.{editor}", f"editor '{editor}' is not in editors {config['editors']}"))
+            continue
+        for dataset in (scope or {}).get("datasets") or []:
+            if dataset not in config["datasets"]:
+                problems.append((f"editor_scope.{editor}.datasets",
+                                 f"dataset '{dataset}' is not in datasets {sorted(config['datasets'])}"))
+        for model in config["models"]:
+            try:
+                layer_grid(config, model, source=source, editor=editor)
+            except ConfigError as err:
+                problems.append((str(err.field), str(err).split(": ", 1)[-1]))
+    return problems
 
 
 def load_config(path: str | os.PathLike) -> dict[str, Any]:

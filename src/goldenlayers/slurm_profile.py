@@ -24,7 +24,10 @@ import yaml
 
 from .errors import InputError
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "profiles" / "slurm" / "config.yaml"
+# The profile template: the checkout's profiles/slurm/config.yaml when the package runs from the repository
+# (pip install -e), else the working directory's (`snakedeploy deploy-workflow` copies profiles/ into a deployment).
+_CHECKOUT_TEMPLATE = Path(__file__).resolve().parents[2] / "profiles" / "slurm" / "config.yaml"
+TEMPLATE = _CHECKOUT_TEMPLATE if _CHECKOUT_TEMPLATE.is_file() else Path("profiles") / "slurm" / "config.yaml"
 SETTINGS = {  # option -> (environment variable, question)
     "gpu_partition": ("GL_SLURM_GPU_PARTITION", "partition for GPU jobs (edits, values, locators)"),
     "cpu_partition": ("GL_SLURM_CPU_PARTITION", "partition for CPU jobs (data, tables, figures)"),

@@ -5,7 +5,8 @@
 #
 # config["analysis"] (defaults in functions/aggregate.smk and config/schema.yaml): n_boot, repeats, failed
 # (drop|zero), reference_editor, min_cases, max_failed_fraction, claims_metric, claims_margin. The analysis
-# also reads the test edits at the locators' own choices (rule edit_choice).
+# also reads the test edits at the locators' own choices (rule edit_choice) and LGA on the test split (rule
+# lga_test: each test case's own layer, results/tables/per_case_layer.*).
 
 rule collect_edits:
     input:
@@ -57,6 +58,7 @@ rule analyse:
         layer_scores=rules.aggregate.output.layer_scores,
         lga=locator_inputs("lga"),
         lga_cases=locator_inputs("lga", per_case=True),
+        lga_test_cases=lga_test_inputs(),
         cma=locator_inputs("cma"),
         cma_cases=locator_inputs("cma", per_case=True),
         choice_edits=choice_edit_targets(),
@@ -90,6 +92,10 @@ rule analyse:
         claims_csv=report(f"{TABLES}/claims.csv", caption="../report/claims.rst", category="Tables",
                           labels={"table": "claims of the paper (CSV)"}),
         claims_md=f"{TABLES}/claims.md",
+        per_case_layer=f"{TABLES}/per_case_layer.parquet",
+        per_case_layer_csv=report(f"{TABLES}/per_case_layer.csv", caption="../report/per_case_layer.rst",
+                                  category="Tables", labels={"table": "each case's own LGA layer (CSV)"}),
+        per_case_layer_md=f"{TABLES}/per_case_layer.md",
     params:
         out_dir=lambda w, output: os.path.dirname(output.regret),
         seed=config["seed"],
@@ -113,6 +119,7 @@ rule analyse:
     shell:
         "goldenlayers analyse --cases {input.cases:q} --golden {input.golden:q}"
         " --layer-scores {input.layer_scores:q} --lga {input.lga:q} --lga-cases {input.lga_cases:q}"
+        " --lga-test-cases {input.lga_test_cases:q}"
         " --cma {input.cma:q} --cma-cases {input.cma_cases:q}"
         " --out-dir {params.out_dir:q} --seed {params.seed} --n-boot {params.n_boot} --repeats {params.repeats}"
         " --failed {params.failed} --reference-editor {params.reference_editor:q}"

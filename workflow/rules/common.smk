@@ -2,13 +2,17 @@
 # Rules stay thin: they call `goldenlayers <subcommand>`; all logic lives in the package.
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
 
 from goldenlayers.caches import damaged_caches, damaged_message
-from goldenlayers.config import layer_grid, load_schema, validate_config
+from goldenlayers.chunks import chunk_name
+from goldenlayers.config import editor_datasets, layer_grid, load_schema, validate_config
 from goldenlayers.errors import GoldenLayersError
+from snakemake.exceptions import WorkflowError
+from snakemake.io import get_flag_value
 
 CONFIG_SOURCE = str(workflow.configfiles[-1]) if workflow.configfiles else "config"
 
@@ -33,9 +37,26 @@ def dag_check(function):
     return checked
 
 
-# The repository root: workflow.basedir is the folder of workflow/Snakefile. Shipped samples and the
-# packaged hparams files are found from here, whatever the working directory.
-REPO_ROOT = Path(workflow.basedir).parent
+# Files shipped with the workflow (the benchmark samples in data/benchmarks/, the hparams files when the working
+# directory has no config/hparams/) are found from the workflow's own source, never from the working directory:
+# in a checkout that is the repository; when the workflow is a module (`snakedeploy deploy-workflow` writes a
+# workflow/Snakefile whose module reads this one from github(...)), Snakemake's cached copy of the module's files.
+# workflow.basedir would not do: it is the folder of the *main* Snakefile, the deployment's own.
+# What runs write (results/, logs/, resources/) and the files a config names (a dataset's `path`) stay relative
+# to the working directory.
+
+
+def shipped_file(relative):
+    """The file ``relative`` to the root of the workflow's repository as a local path, or None if the repository
+    has no such file: the file itself (as a path from the working directory) when the workflow's source is local,
+    else the copy in Snakemake's source cache; as a job input, Snakemake's metadata records the file's true place."""
+    try:
+        cached = workflow.source_path(f"../../{relative}")
+    except (WorkflowError, OSError):
+        return None
+    true_place = get_flag_value(cached, "sourcecache_entry")
+    return os.path.relpath(true_place) if os.path.isfile(true_place) else cached
+
 
 dag_check(validate_config)(config, source=CONFIG_SOURCE,
                            schema=load_schema(workflow.source_path("../schemas/config.schema.yaml")))
@@ -59,10 +80,19 @@ wildcard_constraints:
     editor="|".join(map(re.escape, ["rome", "r-rome", "memit", "emmet"])),
     split="proxy|test",
     layer=r"\d+",
+    chunk=r"\d+(-\d+)?(_\d+(-\d+)?)*",
 
 
-def layers_of(model):
-    return layer_grid(config, model, source=CONFIG_SOURCE)
+def layers_of(model, editor=None):
+    """The model's layer grid (with ``editor``: that editor's, where editor_scope narrows it)."""
+    return layer_grid(config, model, source=CONFIG_SOURCE, editor=editor)
+
+
+def edit_cells():
+    """Every (model, editor, dataset) the sweep edits: all combinations, except where editor_scope narrows an
+    editor to some datasets."""
+    return [(model, editor, dataset) for model in MODELS for editor in EDITORS
+            for dataset in editor_datasets(config, editor)]
 
 
 def model_spec_json(model):
@@ -92,9 +122,20 @@ def job_mem_mb(wildcards, attempt):
     return int(base * (1 + 0.5 * (attempt - 1)))
 
 
+def job_layers(wildcards):
+    """How many layers a job covers: its chunk (edit), its chunk of sites (target_values), else one."""
+    from goldenlayers.chunks import parse_chunk
+
+    if "chunk" in wildcards.keys():
+        return len(parse_chunk(wildcards.chunk))
+    if "sites" in wildcards.keys():
+        return len(parse_chunk(re.sub(r"^(mlp|block)", "", wildcards.sites)))
+    return 1
+
+
 def job_runtime(wildcards, attempt):
     base = 30 + 20 * model_billions(wildcards.model)
-    return int(base * attempt)
+    return int(base * job_layers(wildcards) * attempt)
 
 
 # --- editors -----------------------------------------------------------------------------------

@@ -42,6 +42,39 @@ rule lga:
         " --old-answer {params.old_answer} {params.pool} --out {output.scores:q} --out-cases {output.cases:q} > {log:q} 2>&1"
 
 
+# Beyond the paper: LGA on the test split, so that every test case gets its own layer (the golden layer's Tukey
+# rule on that case's contributions: case_kept, is_case_choice); the analysis scores it by a lookup into the
+# test edits (results/tables/per_case_layer.*). Two backward passes per test case; no pool, no top-up.
+rule lga_test:
+    input:
+        model=model_ready,
+        cases="results/data/{dataset}/test.parquet",
+    output:
+        scores="results/locate/{model}/{dataset}/lga_test.parquet",
+        cases="results/locate/{model}/{dataset}/lga_test_cases.parquet",
+    params:
+        common=lambda w, threads: _locate_common(w, threads),
+        params=config["lga"]["params"],
+        tukey_k=config["lga"]["tukey_k"],
+        quantile_method=config["lga"]["quantile_method"],
+        old_answer=config["lga"]["old_answer"],
+    conda:
+        "../../envs/goldenlayers.yaml"
+    log:
+        "logs/locate/{model}/{dataset}/lga_test.log",
+    benchmark:
+        "logs/benchmarks/{model}/{dataset}/lga_test.tsv"
+    threads: config["threads"]["locate"]
+    resources:
+        gpu=USE_GPU,
+        mem_mb=job_mem_mb,
+        runtime=job_runtime,
+    shell:
+        "goldenlayers lga {params.common} --cases {input.cases:q} --dataset {wildcards.dataset:q}"
+        " --params {params.params} --tukey-k {params.tukey_k} --quantile-method {params.quantile_method}"
+        " --old-answer {params.old_answer} --out {output.scores:q} --out-cases {output.cases:q} > {log:q} 2>&1"
+
+
 rule cma:
     input:
         model=model_ready,

@@ -10,6 +10,9 @@ Every verdict follows a rule written in the table (column ``rule``), from the in
 - C6 (``all editors``): *supported* if C1, C2 and C4 are supported for every editor, *contradicted* if any of
   them is contradicted for some editor, else *inconclusive* (also with fewer than two editors).
 
+Beyond the paper, B1 (``above`` 0): a test case edited at its own LGA layer scores higher than at the fixed golden
+layer (BF), over the test cases whose own layer was edited (:mod:`goldenlayers.analysis.per_case_layer`).
+
 Figures are computed for one metric (``analysis.claims_metric``, default rewrite accuracy) and, except C6, for
 the reference editor. Per-case figures pool the test cases of every dataset; intervals are seeded percentile
 bootstraps (cases for C1, C2, C4; dataset pairs for C3; datasets, on the log scale, for C5).
@@ -62,6 +65,11 @@ def _row(claim, statement, editor, metric, estimate, low, high, n, unit, directi
             "rule": rule_text(direction, threshold), "source": source}
 
 
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """A column of the per-case frame, or NaN where it is absent (e.g. LGA not run on the test split)."""
+    return frame[name] if name in frame.columns else pd.Series(np.nan, index=frame.index, dtype="float64")
+
+
 def _case_claim(claim, statement, per_case, editor, metric, value, threshold, direction, n_boot, seed, source):
     sel = per_case[(per_case["editor"] == editor) & (per_case["metric"] == metric)] if len(per_case) else per_case
     values = value(sel).to_numpy(dtype="float64") if len(sel) else np.array([])
@@ -95,7 +103,9 @@ def per_editor_claims(per_case: pd.DataFrame, transfer: pd.DataFrame, editor: st
 
 def claims_table(per_case: pd.DataFrame, transfer: pd.DataFrame, runtime: pd.DataFrame, reference_editor: str,
                  metric: str = "rewrite_acc", margin: float = 0.05, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """C1-C6. ``per_case`` is the per-case frame of :func:`goldenlayers.analysis.compare.compare_locators`."""
+    """C1-C6 and B1. ``per_case`` is the per-case frame of :func:`goldenlayers.analysis.compare.compare_locators`,
+    with ``lga_per_case`` added by :func:`goldenlayers.analysis.per_case_layer.per_case_layer_table` (B1 is
+    inconclusive without it)."""
     editors = sorted(set(per_case["editor"])) if len(per_case) else []
     editor = reference_editor if reference_editor in editors or not editors else editors[0]
     rows = per_editor_claims(per_case, transfer, editor, metric, margin, n_boot, seed)
@@ -128,6 +138,11 @@ def claims_table(per_case: pd.DataFrame, transfer: pd.DataFrame, runtime: pd.Dat
                  "rule": "supported if C1, C2 and C4 are supported for every editor; contradicted if any is "
                          "contradicted for some editor; else inconclusive (also with fewer than 2 editors)",
                  "source": "C1, C2, C4 per editor"})
+    rows.append(_case_claim("B1", "beyond the paper: a test case edited at its own LGA layer scores higher than at "
+                            "the fixed golden layer (BF on proxy)", per_case, editor, metric,
+                            lambda s: _column(s, "lga_per_case") - s["bf"], 0.0, "above", n_boot, seed,
+                            "per_case_layer (per case: score at the case's own LGA layer - score at BF's layer; "
+                            "the cases whose own layer was edited)"))
     out = pd.DataFrame(rows, columns=CLAIMS_COLUMNS)
     out["n"] = out["n"].astype("int64")
     return out

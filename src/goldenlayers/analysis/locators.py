@@ -8,7 +8,8 @@ follow the one tie rule (:mod:`goldenlayers.analysis.ties`). The argmax within t
 effect) come from the locator files' columns (:func:`diagnostics`).
 
 The per-case files (``lga_cases``, ``cma_cases``) let the proxy-size analysis recompute a locator's choice
-from a subset of the proxy cases: :func:`lga_choice_from_cases`, :func:`cma_choice_from_cases`.
+from a subset of the proxy cases: :func:`lga_choice_from_cases`, :func:`cma_choice_from_cases`; and each case's own
+LGA layer (the same rule on one case's contributions, beyond the paper): :func:`lga_case_choices`.
 """
 
 from __future__ import annotations
@@ -150,11 +151,31 @@ def lga_choice_from_cases(cases: pd.DataFrame, case_ids: Sequence[str], grid: Se
     sel = sel[used.astype(bool)]
     if sel.empty:
         return []
-    scores = sel.groupby("layer")["contribution"].sum(min_count=1).sort_index()
+    return lga_choice_from_scores(sel.groupby("layer")["contribution"].sum(min_count=1), grid, k, method)
+
+
+def lga_choice_from_scores(scores: pd.Series, grid: Sequence[int] | None, k: float = 1.0,
+                           method: str = "linear") -> list[int]:
+    """LGA's rule on per-layer scores (index: layer): Tukey fences over every layer, then the tie set of the argmax
+    over the kept layers (within ``grid`` if given). [] when no layer is kept."""
+    scores = scores.astype("float64").sort_index()
     kept = scores[tukey_keep(scores.to_numpy(), k, method)]
     if grid is not None:
         kept = kept[kept.index.isin(list(grid))]
     return _ties(kept)
+
+
+def lga_case_choices(cases: pd.DataFrame, grid: Sequence[int] | None = None, k: float = 1.0,
+                     method: str = "linear") -> dict[str, tuple[int, ...]]:
+    """Each case's own LGA layer (tie set): the golden layer's rule (:func:`lga_choice_from_scores`) on that case's
+    contributions alone, for the cases of one (model, dataset) in ``cases`` (an ``lga_cases``-shaped frame).
+    Cases the locator skipped (every contribution NaN) get no entry."""
+    out: dict[str, tuple[int, ...]] = {}
+    for case_id, group in cases.groupby("case_id", sort=True):
+        scores = group.set_index("layer")["contribution"]
+        if np.isfinite(scores.to_numpy(dtype="float64")).any():
+            out[str(case_id)] = tuple(lga_choice_from_scores(scores, grid, k, method))
+    return out
 
 
 def cma_choice_from_cases(cases: pd.DataFrame, case_ids: Sequence[str], grid: Sequence[int] | None) -> list[int]:

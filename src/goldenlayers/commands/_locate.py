@@ -17,7 +17,9 @@ log = logging.getLogger(__name__)
 def add_locator_arguments(parser) -> None:
     """Arguments the lga and cma subcommands share."""
     parser.add_argument("--model-dir", required=True, help="a prepared model folder (resources/models/{model})")
-    parser.add_argument("--cases", required=True, help="EditCase Parquet file (results/data/{dataset}/proxy.parquet)")
+    parser.add_argument("--cases", required=True,
+                        help="EditCase Parquet file (results/data/{dataset}/proxy.parquet; test.parquet for "
+                             "rule lga_test)")
     parser.add_argument("--grid", default="all",
                         help="comma-separated sweep-grid layers where is_golden is taken (default: all layers); "
                              "every layer is scored either way")

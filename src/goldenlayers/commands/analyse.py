@@ -1,5 +1,6 @@
-"""``goldenlayers analyse``: locators against brute force and the optimum, LGA vs CMA, transfer, runtime,
-proxy-size sensitivity. Every locator input is optional: a locator that was not run has no rows."""
+"""``goldenlayers analyse``: locators against brute force and the optimum, LGA vs CMA, each case's own LGA layer,
+transfer, runtime, proxy-size sensitivity, claims. Every locator input is optional: a locator that was not run has
+no rows."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 from ._common import json_arg
 
 NAME = "analyse"
-HELP = "regret with bootstrap CIs, LGA vs CMA (Wilcoxon), cross-dataset transfer, runtimes, proxy-size sensitivity"
+HELP = ("regret with bootstrap CIs, LGA vs CMA (Wilcoxon), per-case LGA layers, cross-dataset transfer, runtimes, "
+        "proxy-size sensitivity, claims")
 log = logging.getLogger(__name__)
 
 
@@ -19,6 +21,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--layer-scores", required=True, help="layer_scores.parquet from aggregate")
     parser.add_argument("--lga", nargs="*", default=[], help="lga.parquet files (none: LGA not run)")
     parser.add_argument("--lga-cases", nargs="*", default=[], help="lga_cases.parquet files")
+    parser.add_argument("--lga-test-cases", nargs="*", default=[],
+                        help="lga_test_cases.parquet files: LGA on the test split, each case's own layer "
+                             "(rule lga_test)")
     parser.add_argument("--cma", nargs="*", default=[], help="cma.parquet files (none: CMA not run)")
     parser.add_argument("--cma-cases", nargs="*", default=[], help="cma_cases.parquet files")
     parser.add_argument("--out-dir", required=True, help="folder of the tables (results/tables)")
@@ -64,6 +69,7 @@ def run(args) -> None:
     from ..analysis.claims import claims_table
     from ..analysis.compare import compare_locators, wide_locators
     from ..analysis.locators import read_locator, read_locator_cases
+    from ..analysis.per_case_layer import markdown_view, per_case_layer_table
     from ..analysis.runtime import runtime_table
     from ..analysis.scores import layer_scores
     from ..analysis.sensitivity import proxy_size_sensitivity
@@ -117,6 +123,23 @@ def run(args) -> None:
                      "(*_all_layers: x num_layers / n_grid_layers); LGA, CMA = a processed case's own seconds "
                      "(lga_cases / cma_cases). Speed-ups are ratios of mean seconds per case over the cases both "
                      "sides processed (*_n_common). Missing times say why (*_missing).")
+    lga_test_cases = read_locator_cases(args.lga_test_cases, "lga")
+    own_layer, per_case = per_case_layer_table(cases, evaluated, regret, per_case, lga_test_cases, k=args.tukey_k,
+                                               method=args.quantile_method, n_boot=args.n_boot, seed=args.seed,
+                                               failed=args.failed)
+    own_note = (f"Beyond the paper: each test case edited at its own LGA layer (LGA on the test split, the golden "
+                f"layer's Tukey rule on that case's contributions alone: fences over all layers, k = "
+                f"{args.tukey_k:g}, {args.quantile_method} quantiles, argmax over the kept layers; lga_per_case_grid: "
+                f"argmax within the sweep grid), beside the fixed golden layers (bf: brute force on proxy; lga: LGA's "
+                f"own choice) and the sample-wise optimum (each case's best evaluated layer). A case whose own layer "
+                f"was not edited has no score (covered / test: test cases whose own layer has an edit, of the test "
+                f"cases); n: cases scored. minus BF, minus LGA: the row's score minus the fixed layer's, regret: the "
+                f"optimum minus the row's score, each paired over the cases both have; "
+                f"95% percentile bootstrap over test cases ({args.n_boot} resamples, seed {args.seed}). "
+                f"layers: the fixed layer(s), or each chosen layer with its number of cases. {TIE_RULE}")
+    write_table(own_layer, out / "per_case_layer", formats=("csv", "parquet"), metadata=meta)
+    write_table(markdown_view(own_layer), out / "per_case_layer", formats=("md",), note=own_note,
+                title="Each case's own LGA layer against the fixed golden layer and the sample-wise optimum")
     sens = proxy_size_sensitivity(cases, golden, lga_cases, cma_cases, repeats=args.repeats, seed=args.seed,
                                   tukey_k=args.tukey_k, quantile_method=args.quantile_method, failed=args.failed)
     write_table(sens, out / "proxy_size", formats=("csv", "parquet"), metadata={**meta, "repeats": args.repeats})

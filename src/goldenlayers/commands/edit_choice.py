@@ -18,18 +18,22 @@ def add_arguments(parser):
     parser.add_argument("--locator", required=True, choices=("lga", "cma"),
                         help="the locator whose chosen layer is edited (its golden layer from lga.parquet or cma.parquet)")
     parser.add_argument("--grid-results", nargs="*", default=[],
-                        help="the test-split edit results on the grid (.../test/layer<L>.parquet), reused as they are")
+                        help="the test-split edit results on the grid (.../test/layers<chunk>.parquet), reused as they are")
+    parser.add_argument("--pre-edit", help="the unedited predictions of the dataset (rule pre_edit)")
     add_edit_arguments(parser)
     parser.add_argument("--cases", required=True, help="the test split (test.parquet)")
     parser.add_argument("--out", required=True, help="one row per (test case, chosen layer)")
 
 
 def grid_files(paths) -> dict[int, str]:
+    """layer -> the grid file holding its rows (a file covers a chunk of layers, named by it)."""
+    from ..chunks import parse_chunk
+
     out = {}
     for path in paths:
-        match = re.search(r"layer(\d+)\.parquet$", str(path))
+        match = re.search(r"layers([0-9_-]+)\.parquet$", str(path))
         if match:
-            out[int(match[1])] = str(path)
+            out.update({layer: str(path) for layer in parse_chunk(match[1], field="grid-results")})
     return out
 
 
@@ -58,17 +62,19 @@ def run(args):
     for layer in ties:
         if layer in on_grid:
             log.info("%s chose layer %d: on the grid, reusing %s", args.locator, layer, on_grid[layer])
-            parts.append(pd.read_parquet(on_grid[layer]))
+            grid = pd.read_parquet(on_grid[layer])
+            parts.append(grid[grid["layer"] == layer])
             continue
         log.info("%s chose layer %d (off the grid): editing the test split there", args.locator, layer)
         with tempfile.TemporaryDirectory(dir=Path(args.out).parent) as tmp:
             out = str(Path(tmp) / f"layer{layer}.parquet")
             run_edit_jobs(
                 model_dir=args.model_dir, model_name=args.model_name, editor_name=args.editor,
-                splits=[SplitOutput("test", args.cases, out, str(Path(tmp) / f"layer{layer}.hparams.json"))],
-                hparams=load_hparams(args.hparams, args.editor, args.overrides), layer=layer,
+                splits=[SplitOutput("test", args.cases, out)],
+                hparams=load_hparams(args.hparams, args.editor, args.overrides), layers=[layer],
                 templates_path=args.templates, dataset=args.dataset, seed=args.seed, device=args.device,
                 dtype=args.dtype, limits=EvalLimits(**args.eval_limits), stats_paths=stats, values_path=None,
+                pre_edit_path=args.pre_edit,
             )
             parts.append(pd.read_parquet(out))
     result = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(REQUIRED))

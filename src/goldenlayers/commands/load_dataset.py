@@ -18,6 +18,10 @@ def add_arguments(parser):
     parser.add_argument("--sha256", default=None,
                         help="expected sha256 of the input (a user's local file pinned in the config); a mismatch "
                              "fails and names the config key to set to accept the new file")
+    parser.add_argument("--source-name", default=None,
+                        help="how the Parquet metadata names the source file (default: the --input path); the "
+                             "workflow names a shipped sample by its path in the repository when the job reads a "
+                             "copy (a deployed workflow reads Snakemake's cached copy)")
     parser.add_argument("--skip-bad-records", action="store_true",
                         help="leave out invalid records (logged, listed in the Parquet metadata) instead of failing")
 
@@ -43,7 +47,7 @@ def run(args):
     metadata = {
         "dataset": args.dataset,
         "format": fmt,
-        "source_file": str(source),
+        "source_file": args.source_name or str(source),
         "source_sha256": actual,
         "package_version": __version__,
         "skip_bad_records": args.skip_bad_records,  # model jobs skip cases too long for the model alike

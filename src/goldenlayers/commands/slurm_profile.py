@@ -11,7 +11,9 @@ def add_arguments(parser):
     parser.add_argument("--name", default="slurm", help="profile name (default: slurm)")
     parser.add_argument("--root", default=None,
                         help="profile folder (default: Snakemake's, ~/.config/snakemake or $XDG_CONFIG_HOME/snakemake)")
-    parser.add_argument("--template", default=None, help="the profile template (default: profiles/slurm/config.yaml)")
+    parser.add_argument("--template", default=None,
+                        help="the profile template (default: the repository's profiles/slurm/config.yaml, or the "
+                             "working directory's in a snakedeploy deployment)")
     parser.add_argument("--gpu-partition", default=None,
                         help="partition for GPU jobs (default: $GL_SLURM_GPU_PARTITION, else asked, else the cluster's)")
     parser.add_argument("--cpu-partition", default=None,

@@ -139,10 +139,17 @@ def hparams_path(hparams_dir: str | os.PathLike, editor: str, family: str) -> Pa
     return Path(hparams_dir) / editor / f"{family}.yaml"
 
 
+def hparams_candidates(hparams_dir: str | os.PathLike, editor: str, family: str) -> tuple[Path, Path]:
+    """The family's own hparams file and the closest family's (:data:`CLOSEST_FAMILY`, default llama), in the
+    order they are tried."""
+    return (hparams_path(hparams_dir, editor, family),
+            hparams_path(hparams_dir, editor, CLOSEST_FAMILY.get(family, "llama")))
+
+
 def family_hparams_path(hparams_dir: str | os.PathLike, editor: str, family: str) -> Path:
-    """The family's own hparams file, else the closest family's (:data:`CLOSEST_FAMILY`, default llama)."""
-    own = hparams_path(hparams_dir, editor, family)
-    return own if own.exists() else hparams_path(hparams_dir, editor, CLOSEST_FAMILY.get(family, "llama"))
+    """The family's own hparams file, else the closest family's (:func:`hparams_candidates`)."""
+    own, closest = hparams_candidates(hparams_dir, editor, family)
+    return own if own.exists() else closest
 
 
 def log_family_fallback(path: str | os.PathLike, model_dir: str | os.PathLike) -> None:

@@ -11,9 +11,10 @@ workflow computes it once per (model, value key, dataset, site) in the ``target_
 job that needs it reads it. The numbers are those of computing it inside the edit job (same code, same
 arithmetic; ``tests/test_values.py``).
 
-File format: safetensors with ``<case_id>/target_init`` and ``<case_id>/delta`` (float32 vectors), and in
-the metadata the site, the value hyperparameters and per case the steps, final loss, target probability and
-seconds. An edit job that reads a value counts its seconds in the case's ``seconds`` (the cost of the edit as
+The rule covers a chunk of sites (``mlp0-9``: the MLPs of layers 0 to 9, :mod:`goldenlayers.chunks`), so the
+model is loaded once per chunk. File format: safetensors with ``<site>/<case_id>/target_init`` and
+``<site>/<case_id>/delta`` (float32 vectors), and in the metadata the sites, the value hyperparameters and per
+site and case the steps, final loss, target probability and seconds. An edit job that reads a value counts its seconds in the case's ``seconds`` (the cost of the edit as
 if done alone, which the runtime analysis sums for brute force) and reports it as ``edit_value_seconds``.
 """
 
@@ -66,6 +67,16 @@ class ValueSite:
         if not match:
             raise ConfigError(f"not a value site: {text!r} (expected mlp<layer> or block<layer>)", field="site")
         return cls(match.group(1), int(match.group(2)))
+
+    @classmethod
+    def parse_chunk(cls, text: str) -> list["ValueSite"]:
+        """``mlp0-2`` -> the MLP sites of layers 0, 1 and 2 (a kind, then a chunk name of :mod:`goldenlayers.chunks`)."""
+        from ..chunks import parse_chunk
+
+        match = re.match(r"^(mlp|block)(.+)$", text)
+        if not match:
+            raise ConfigError(f"not a chunk of value sites: {text!r} (expected e.g. mlp0-9 or block8_18)", field="sites")
+        return [cls(match.group(1), layer) for layer in parse_chunk(match.group(2), field="sites")]
 
     def module(self, layout) -> torch.nn.Module:
         layout.check_layer(self.layer, field="site")
@@ -122,11 +133,7 @@ def compute_values(ctx: EditContext, requests: Iterable[EditRequest], site: Valu
     """
     module = site.module(ctx.layout)
     requests = list(requests)
-    seen: set[str] = set()
-    for request in requests:
-        if request.case_id in seen:
-            raise InputError(f"case id {request.case_id!r} occurs twice", field="case_id")
-        seen.add(request.case_id)
+    check_unique_case_ids((request.case_id, None) for request in requests)
     values: dict[str, TargetValue] = {}
     if fastpath.get_mode() != "fast":
         batches = [[(request, None)] for request in requests]
@@ -153,6 +160,19 @@ def compute_values(ctx: EditContext, requests: Iterable[EditRequest], site: Valu
         if progress is not None:
             progress.update(len(batch))
     return values
+
+
+def check_unique_case_ids(ids_and_sources: Iterable[tuple[Any, str | None]]) -> None:
+    """Values are keyed by case id, so a clash would overwrite one case's value with another's: raise naming
+    the case and, where known, both files it came from (the proxy and test splits must be disjoint)."""
+    where: dict[str, str | None] = {}
+    for case_id, source in ids_and_sources:
+        key = str(case_id)
+        if key in where:
+            files = " and ".join(dict.fromkeys(str(path) for path in (where[key], source) if path)) or "the cases"
+            raise InputError(f"case id occurs twice, in {files} (the proxy and test splits must be disjoint)",
+                             file=source, record=case_id, field="case_id")
+        where[key] = source
 
 
 def _optimise_or_fail(ctx: EditContext, request: EditRequest, module: torch.nn.Module) -> TargetValue:
@@ -186,28 +206,33 @@ def _batches(items: list[tuple[EditRequest, ValueProblem]], batch_tokens: int) -
     return batches
 
 
-def save_values(path: str | os.PathLike, values: dict[str, TargetValue], site: ValueSite,
+def save_values(path: str | os.PathLike, values_by_site: dict[ValueSite, dict[str, TargetValue]],
                 hparams: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+    """Write the values of one or more sites to one file (the format in the module docstring)."""
     from safetensors.torch import save_file
 
-    tensors, cases = {}, {}
-    for case_id, value in values.items():
-        tensors[f"{case_id}/target_init"] = value.target_init.detach().float().contiguous().cpu()
-        tensors[f"{case_id}/delta"] = value.delta.detach().float().contiguous().cpu()
-        cases[case_id] = {"steps": value.steps, "final_loss": value.final_loss, "target_prob": value.target_prob,
-                          "seconds": value.seconds}
-        if value.failure:
-            cases[case_id]["failure"] = value.failure
-    metadata = {"site": str(site), "value_hparams": json.dumps(value_hparams(hparams), sort_keys=True),
+    tensors: dict[str, torch.Tensor] = {}
+    cases: dict[str, dict[str, Any]] = {}
+    for site, values in values_by_site.items():
+        per_site = cases.setdefault(str(site), {})
+        for case_id, value in values.items():
+            tensors[f"{site}/{case_id}/target_init"] = value.target_init.detach().float().contiguous().cpu()
+            tensors[f"{site}/{case_id}/delta"] = value.delta.detach().float().contiguous().cpu()
+            per_site[case_id] = {"steps": value.steps, "final_loss": value.final_loss,
+                                 "target_prob": value.target_prob, "seconds": value.seconds}
+            if value.failure:
+                per_site[case_id]["failure"] = value.failure
+    metadata = {"sites": json.dumps([str(site) for site in values_by_site]),
+                "value_hparams": json.dumps(value_hparams(hparams), sort_keys=True),
                 "cases": json.dumps(cases, sort_keys=True), **{k: json.dumps(v) for k, v in (extra or {}).items()}}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
 
 
 class ValueStore:
-    """Precomputed target values of one site, read by :func:`optimize_target`
-    instead of optimising again. Guards the wiring: the site, the value hyperparameters and the case must
-    be the ones asked for, or it raises naming the file."""
+    """Precomputed target values of one or more sites, read by :func:`optimize_target` instead of optimising
+    again. Guards the wiring: the site, the value hyperparameters and the case must be the ones asked for, or
+    it raises naming the file."""
 
     def __init__(self, path: str | os.PathLike):
         from safetensors import safe_open
@@ -222,43 +247,55 @@ class ValueStore:
         except Exception as err:  # safetensors raises its own error types for a damaged file
             raise InputError(f"damaged target values file ({type(err).__name__}: {err}); remove it and rerun, the "
                              "target_values rule rebuilds it", file=self.path) from err
-        for field in ("site", "value_hparams", "cases"):
+        for field in ("sites", "value_hparams", "cases"):
             if field not in metadata:
                 raise InputError("not a target values file (metadata field missing)", file=self.path, field=field)
-        self.site = ValueSite.parse(metadata["site"])
+        self.sites = [ValueSite.parse(text) for text in json.loads(metadata["sites"])]
         self.hparams = json.loads(metadata["value_hparams"])
-        self.cases = json.loads(metadata["cases"])
+        self.cases: dict[str, dict[str, Any]] = json.loads(metadata["cases"])  # site -> case id -> figures
 
     def failure_of(self, case_id: str) -> str | None:
-        """Why the value optimisation of ``case_id`` failed (None if it did not, or the case is not here)."""
-        return (self.cases.get(case_id) or {}).get("failure")
+        """Why the value optimisation of ``case_id`` failed at any site here (None if it did not, or the case is
+        not here). An edit job reads one site per layer; the file of a chunk holds each layer's site."""
+        for per_site in self.cases.values():
+            failure = (per_site.get(case_id) or {}).get("failure")
+            if failure:
+                return failure
+        return None
+
+    def site_of(self, ctx: EditContext, module: torch.nn.Module) -> ValueSite:
+        for site in self.sites:
+            if site.module(ctx.layout) is module:
+                return site
+        raise GoldenLayersError(f"{self.path}: holds values of site(s) {', '.join(map(str, self.sites))}, but the "
+                                "editor asks for another module; the workflow wired the wrong values file")
 
     def lookup(self, ctx: EditContext, request: EditRequest, module: torch.nn.Module) -> TargetValue:
-        if module is not self.site.module(ctx.layout):
-            raise GoldenLayersError(f"{self.path}: holds values of site {self.site}, but the editor asks for another "
-                                    "module; the workflow wired the wrong values file")
+        site = self.site_of(ctx, module)
         wanted = json.loads(json.dumps(value_hparams(ctx.hparams)))
         if wanted != self.hparams:
             differing = sorted(k for k in VALUE_KEYS if wanted.get(k) != self.hparams.get(k))
             raise InputError(f"computed with other value hyperparameters ({', '.join(differing)})",
                              file=self.path, field=differing[0] if differing else "value_hparams")
-        case = self.cases.get(request.case_id)
+        case = self.cases.get(str(site), {}).get(request.case_id)
         if case is None:
-            raise InputError("no target value for this case", file=self.path, record=request.case_id, field="case_id")
+            raise InputError(f"no target value for this case at {site}", file=self.path, record=request.case_id,
+                             field="case_id")
         device = ctx.device
         return TargetValue(
-            target_init=self._tensors[f"{request.case_id}/target_init"].to(device),
-            delta=self._tensors[f"{request.case_id}/delta"].to(device),
+            target_init=self._tensors[f"{site}/{request.case_id}/target_init"].to(device),
+            delta=self._tensors[f"{site}/{request.case_id}/delta"].to(device),
             steps=int(case["steps"]), final_loss=float(case["final_loss"]), target_prob=float(case["target_prob"]),
             seconds=float(case["seconds"]), failure=case.get("failure"),
         )
 
 
-def run_values_job(*, model_dir: str, cases_paths: list[str], site: str, hparams: dict[str, Any], templates_path: str,
-                   out: str, seed: int = 0, device: str = "auto", dtype: str = "float32",
-                   batch_tokens: int = DEFAULT_BATCH_TOKENS) -> dict[str, TargetValue]:
+def run_values_job(*, model_dir: str, cases_paths: list[str], sites: str, hparams: dict[str, Any],
+                   templates_path: str, out: str, seed: int = 0, device: str = "auto", dtype: str = "float32",
+                   batch_tokens: int = DEFAULT_BATCH_TOKENS) -> dict[ValueSite, dict[str, TargetValue]]:
     """The ``target_values`` rule: the value optimisation of every case of ``cases_paths`` (a dataset's proxy
-    and test splits) at ``site``, written to ``out``."""
+    and test splits) at each site of the chunk ``sites`` (``mlp0-9``), the model loaded once, all written to
+    ``out``. Each site starts from the same seed, so a site's values do not depend on the chunk it is in."""
     from tqdm import tqdm
 
     from ..data.context_length import read_cases_for_model
@@ -266,24 +303,21 @@ def run_values_job(*, model_dir: str, cases_paths: list[str], site: str, hparams
     from .context import load_templates
 
     hparams = value_hparams(hparams)
-    parsed = ValueSite.parse(site)
-    torch.manual_seed(seed)
+    parsed = ValueSite.parse_chunk(sites)
     model, tokenizer, layout, info = load_model(model_dir, device=device, dtype=dtype)
-    layout.check_layer(parsed.layer, field="site")
+    for site in parsed:
+        layout.check_layer(site.layer, field="sites")
     templates = load_templates(templates_path, hparams["context_template_length_params"])
     ctx = EditContext(model, layout, tokenizer, hparams, templates)
     fitting = [read_cases_for_model(path, tokenizer, model) for path in cases_paths]
-    where: dict[str, str] = {}
-    for path, part in zip(cases_paths, fitting):
-        for case in part.cases:
-            if str(case.case_id) in where:   # the values file is keyed by case id: a clash would overwrite one
-                raise InputError(f"case id occurs in both {where[str(case.case_id)]} and {path} (the proxy and "
-                                 "test splits must be disjoint)", file=path, record=case.case_id, field="case_id")
-            where[str(case.case_id)] = path
+    check_unique_case_ids((case.case_id, path) for path, part in zip(cases_paths, fitting) for case in part.cases)
     requests = [EditRequest.of(case) for part in fitting for case in part.cases]
-    with tqdm(total=len(requests), desc=f"values {parsed}", unit="case", mininterval=5) as progress:
-        values = compute_values(ctx, requests, parsed, progress, batch_tokens=batch_tokens)
+    values: dict[ValueSite, dict[str, TargetValue]] = {}
+    for site in parsed:
+        torch.manual_seed(seed)
+        with tqdm(total=len(requests), desc=f"values {site}", unit="case", mininterval=5) as progress:
+            values[site] = compute_values(ctx, requests, site, progress, batch_tokens=batch_tokens)
     too_long = [record for part in fitting for record in part.too_long]
-    save_values(out, values, parsed, hparams, extra={"model_revision": info["revision"], "seed": seed,
-                                                     "too_long_records": too_long})
+    save_values(out, values, hparams, extra={"model_revision": info["revision"], "seed": seed,
+                                             "too_long_records": too_long})
     return values

@@ -1,4 +1,5 @@
-"""One edit job: every case of one (model, editor, dataset) edited at one layer, then evaluated, per split.
+"""One edit job: every case of one (model, editor, dataset) edited at each layer of a chunk, then evaluated,
+per split; the model is loaded once for the chunk (:mod:`goldenlayers.chunks`).
 
 Single-fact editing: for each case the editor computes its update, the update is applied, the case is
 evaluated with EasyEdit's teacher-forced metrics, and the original weights are copied back (bit-exact,
@@ -7,7 +8,9 @@ update is not finite is recorded as failed with its reason; the other cases are 
 
 :func:`edit_case` is the one evaluation path: edit jobs, the fast-path equivalence tests and the benchmark
 scripts all call it (a layer sweep in one process passes the pre-edit predictions, which do not depend on
-the layer, and wraps it in :func:`goldenlayers.editors.fastpath.case_cache`).
+the layer, and wraps it in :func:`goldenlayers.editors.fastpath.case_cache`). The workflow's edit jobs read
+the pre-edit predictions from the ``pre_edit`` rule's file (:mod:`goldenlayers.evaluate.pre_edit`), made once
+per (model, dataset).
 """
 
 from __future__ import annotations
@@ -32,9 +35,10 @@ from ..editors.weights import AppliedEdit
 from ..errors import InputError, is_numeric_failure
 from ..io import write_json, write_parquet
 from ..models.load import load_model
-from ..models.tokens import encode_qa
 from .failures import update_failure
 from .metrics import METRIC_PROTOCOL, mean_or_nan, predict, token_accuracy, unchanged_fraction
+from .pre_edit import pre_edit_case, read_pre_edit
+from .queries import EvalLimits, case_queries
 
 log = logging.getLogger(__name__)
 
@@ -45,33 +49,10 @@ FRONT_COLUMNS = ["model", "model_revision", "editor", "dataset", "split", "layer
                  "failure_reason", "seconds", "hparams_hash", "seed", "package_version"]
 
 
-@dataclass
-class EvalLimits:
-    max_rephrase: int = 2
-    max_locality: int = 10
-    max_portability: int = 10
-
-
-def case_queries(tokenizer, case, limits: EvalLimits) -> dict[str, list]:
-    """The (query, answer) token sequences each metric reads, for one case."""
-    return {
-        "rewrite": [encode_qa(tokenizer, case.prompt, case.target_new)],
-        "rephrase": [encode_qa(tokenizer, p, case.target_new) for p in case.rephrase_prompts[: limits.max_rephrase]],
-        "portability": [
-            encode_qa(tokenizer, p, a)
-            for p, a in list(zip(case.portability_prompts, case.portability_answers))[: limits.max_portability]
-        ],
-        "locality": [
-            encode_qa(tokenizer, p, a)
-            for p, a in list(zip(case.locality_prompts, case.locality_answers))[: limits.max_locality]
-        ],
-    }
-
-
 def pre_edit(model, tokenizer, queries) -> tuple[float, list[torch.Tensor]]:
     """(pre-edit rewrite accuracy, pre-edit argmax tokens of the locality queries)."""
-    pre = predict(model, queries["rewrite"] + queries["locality"], tokenizer.pad_token_id)
-    return token_accuracy(pre[0], queries["rewrite"][0]), pre[1:]
+    pre = pre_edit_case(model, tokenizer, queries)
+    return pre.rewrite_acc, pre.locality_tokens
 
 
 def evaluate_case(model, tokenizer, queries, pre_locality: list[torch.Tensor]) -> dict[str, float]:
@@ -122,17 +103,16 @@ def edit_case(ctx: EditContext, editor, case, layer: int, queries: dict[str, lis
 
 @dataclass(frozen=True)
 class SplitOutput:
-    """One split of an edit job: its cases and where its table and resolved hparams go."""
+    """One split of an edit job: its cases and where its table goes (one row per case and layer)."""
 
     split: str
     cases_path: str
     out: str
-    out_hparams: str
 
 
-def run_edit_job(*, cases_path: str, split: str, out: str, out_hparams: str, **job: Any) -> pd.DataFrame:
+def run_edit_job(*, cases_path: str, split: str, out: str, **job: Any) -> pd.DataFrame:
     """Edit and evaluate every case of one split (see :func:`run_edit_jobs`); return its table."""
-    return run_edit_jobs(splits=[SplitOutput(split, cases_path, out, out_hparams)], **job)[0]
+    return run_edit_jobs(splits=[SplitOutput(split, cases_path, out)], **job)[0]
 
 
 def second_moments(editor_name: str, edited_layers: list[int], stats_paths: dict[int, str] | None) -> Callable[[int], torch.Tensor]:
@@ -159,7 +139,7 @@ def run_edit_jobs(
     splits: list[SplitOutput],
     editor_name: str,
     hparams: dict[str, Any],
-    layer: int,
+    layers: list[int],
     templates_path: str,
     dataset: str,
     seed: int = 0,
@@ -168,19 +148,26 @@ def run_edit_jobs(
     limits: EvalLimits | None = None,
     stats_paths: dict[int, str] | None = None,
     values_path: str | None = None,
+    pre_edit_path: str | None = None,
+    out_hparams: str | None = None,
 ) -> list[pd.DataFrame]:
-    """The edit rule: every case of each split edited at ``layer`` and evaluated, one table per split.
+    """The edit rule: every case of each split edited at each of ``layers`` and evaluated, one table per split
+    (a row per case and layer).
 
-    The model is loaded once for all splits. With ``values_path`` (the target_values stage's file) the value
-    optimisation is read, not rerun. Nothing is written until every split is done."""
+    The model is loaded once for all layers and splits. With ``values_path`` (the target_values stage's file of
+    these layers' sites) the value optimisation is read, not rerun; with ``pre_edit_path`` (the pre_edit
+    stage's file) so are the unedited predictions, else they are computed here once per case. Each layer starts
+    from the same seed, so a layer's rows do not depend on the chunk it is in. Nothing is written until every
+    layer and split is done."""
     limits = limits or EvalLimits()
-    torch.manual_seed(seed)
     model, tokenizer, layout, info = load_model(model_dir, device=device, dtype=dtype)
-    layout.check_layer(layer, field="layer")
+    for layer in layers:
+        layout.check_layer(layer, field="layers")
     editor = get_editor(editor_name)
-    edited_layers = editor.edited_layers(layer, layout.n_layers, hparams)
+    edited = {layer: editor.edited_layers(layer, layout.n_layers, hparams) for layer in layers}
     templates = load_templates(templates_path, hparams["context_template_length_params"])
-    second_moment = second_moments(editor_name, edited_layers, stats_paths) if editor.needs_stats(hparams) else None
+    all_edited = sorted({l for group in edited.values() for l in group})
+    second_moment = second_moments(editor_name, all_edited, stats_paths) if editor.needs_stats(hparams) else None
     values = None
     if values_path:
         from ..editors.values import ValueStore
@@ -188,24 +175,41 @@ def run_edit_jobs(
         values = ValueStore(values_path)
     ctx = EditContext(model, layout, tokenizer, hparams, templates, second_moment, values)
     digest = hparams_hash(hparams)
-    frames = []
     fittings = [read_cases_for_model(part.cases_path, tokenizer, model) for part in splits]  # all checked first
+    stored = read_pre_edit(pre_edit_path, limits) if pre_edit_path else {}
+    queries = {id(case): case_queries(tokenizer, case, limits) for fitting in fittings for case in fitting.cases}
+    pre: dict[int, tuple[float, list[torch.Tensor]]] = {}
+    for fitting in fittings:
+        for case in fitting.cases:
+            if pre_edit_path and str(case.case_id) not in stored:
+                raise InputError("no pre-edit predictions for this case; the pre_edit rule rebuilds the file",
+                                 file=pre_edit_path, record=case.case_id, field="case_id")
+            found = stored.get(str(case.case_id)) or pre_edit_case(model, tokenizer, queries[id(case)])
+            pre[id(case)] = (found.rewrite_acc, found.locality_tokens)
+    frames = []
     for part, fitting in zip(splits, fittings):
-        rows = [edit_case(ctx, editor, case, layer, case_queries(tokenizer, case, limits))
-                for case in tqdm(fitting.cases, desc=f"{editor_name} L{layer} {dataset}/{part.split}",
-                                 unit="case", mininterval=5)]
+        rows = []
+        for layer in layers:
+            torch.manual_seed(seed)
+            for case in tqdm(fitting.cases, desc=f"{editor_name} L{layer} {dataset}/{part.split}", unit="case",
+                             mininterval=5):
+                rows.append({"layer": layer, "edited_layers": list(edited[layer]),
+                             **edit_case(ctx, editor, case, layer, queries[id(case)], pre[id(case)])})
         frame = pd.DataFrame(rows)
         provenance = {
             "model": model_name, "model_revision": info["revision"], "editor": editor_name, "dataset": dataset,
-            "split": part.split, "layer": layer, "hparams_hash": digest, "seed": seed, "package_version": __version__,
+            "split": part.split, "layers": list(layers), "hparams_hash": digest, "seed": seed,
+            "package_version": __version__,
         }
         for key, value in provenance.items():
-            frame[key] = value
-        frame["edited_layers"] = [list(edited_layers)] * len(frame)
+            if key != "layers":
+                frame[key] = value
+        frame["layer"] = frame["layer"].astype("int64")
         frames.append((part, frame[FRONT_COLUMNS + [c for c in frame.columns if c not in FRONT_COLUMNS]],
                        {**provenance, **fitting.metadata()}))
+    if out_hparams:
+        write_json(out_hparams, {"editor": editor_name, "hparams": hparams, "hparams_hash": digest,
+                                 "edited_layers": {str(layer): group for layer, group in edited.items()}})
     for part, frame, provenance in frames:
-        write_json(part.out_hparams, {"editor": editor_name, "hparams": hparams, "hparams_hash": digest,
-                                      "edited_layers": edited_layers})
         write_parquet(part.out, frame, metadata={"metric_protocol": METRIC_PROTOCOL, "hparams": hparams, **provenance})
     return [frame for _, frame, _ in frames]

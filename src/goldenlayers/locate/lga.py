@@ -13,6 +13,11 @@ and after the backward each layer's ``.grad`` is read. So a case costs two forwa
 whatever the number of layers. Layers outside Tukey's fences are dropped; the golden layer is the argmax of
 S_L over the kept layers, over the sweep grid (``is_golden``, comparable with brute force) and over all
 layers (``is_golden_all``).
+
+Beyond the paper, each case's own layer: the same Tukey rule applied to that case's contributions alone (fences
+over all its layers, argmax over the kept ones; ``case_kept`` and ``is_case_choice`` in the per-case table). Run
+on the test split (rule ``lga_test``), it gives every test case its own layer, which the analysis scores by a
+lookup into the edits (``analysis/per_case_layer.py``).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from ..errors import ConfigError, InputError
 from ..models.tokens import QA, answer_logits, encode_qa
 from .old_answer import OldAnswer, is_greedy_answer, old_answer
 from .options import OLD_ANSWER_MODES, PARAM_MODES
-from .tukey import Golden, tukey_golden
+from .tukey import Golden, TukeyResult, tukey_golden
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +141,12 @@ class LGAResult:
     old_is_greedy: list[bool] = field(default_factory=list)   # per case: the old answer is the greedy answer
     case_seconds: list[float] = field(default_factory=list)   # per case: its own time
 
+    def case_choices(self) -> list[TukeyResult]:
+        """Per case, the golden layer's Tukey rule on that case's contributions alone: fences over all its
+        layers, argmax over the kept ones (every tied layer). A skipped case keeps nothing and has no choice."""
+        k, method = self.settings.get("tukey_k", 1.0), self.settings.get("quantile_method", "linear")
+        return [tukey_golden(self.layers, row, k, method) for row in self.contributions]
+
     def diagnostics(self) -> dict:
         """What the choice rests on: cases whose old answer is the model's greedy answer, and the sign of the
         kept layers' S_L (all negative: the argmax picks the layer with the smallest gradient overlap)."""
@@ -175,12 +186,17 @@ class LGAResult:
         })
 
     def case_frame(self) -> pd.DataFrame:
-        """One row per (case, layer): the ``lga_cases.parquet`` contract plus the old answer used."""
+        """One row per (case, layer): the ``lga_cases.parquet`` contract plus the old answer used and the case's
+        own choice (``case_kept``: inside the case's own fences; ``is_case_choice``: its argmax, every tied layer)."""
         n_layers = len(self.layers)
+        choices = self.case_choices()
         return pd.DataFrame({
             "case_id": np.repeat(np.asarray(self.case_ids, dtype=object), n_layers),
             "layer": np.tile(np.asarray(self.layers, dtype="int64"), self.n_cases),
             "contribution": self.contributions.reshape(-1).astype("float64"),
+            "case_kept": np.concatenate([c.kept for c in choices]) if choices else np.zeros(0, dtype=bool),
+            "is_case_choice": np.asarray([layer in c.golden.ties for c in choices for layer in self.layers],
+                                         dtype=bool),
             "old_answer": np.repeat(np.asarray(self.old_answers, dtype=object), n_layers),
             "old_answer_source": np.repeat(np.asarray(self.old_answer_sources, dtype=object), n_layers),
             "query_tokens": np.repeat(np.asarray(self.query_tokens, dtype="int64"), n_layers),

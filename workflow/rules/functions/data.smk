@@ -1,7 +1,5 @@
 # Helper functions and constants of the data stage (rules in ../data.smk).
 
-import os
-
 from goldenlayers.data.sources import resolve_dataset as _gl_resolve_dataset
 
 
@@ -26,20 +24,29 @@ def dataset_download(dataset):
 
 
 def dataset_raw_input(wildcards):
-    """The source file that load_dataset reads. A user's local file (`path`, or a file:// `url`) is the
-    input itself, so Snakemake reruns the dataset when the file changes; a download is fetched into
-    resources/downloads/ first; a benchmark's sample is read from data/benchmarks/."""
+    """The source file that load_dataset reads. A user's local file (`path`, or a file:// `url`, relative to
+    the working directory) is the input itself, so Snakemake reruns the dataset when the file changes; a
+    download is fetched into resources/downloads/ first; a benchmark's sample is the workflow's own file in
+    data/benchmarks/ (shipped_file: found from the workflow's source, also when it is a deployed module)."""
     resolved = dataset_resolved(wildcards.dataset)
     if resolved.kind == "download":
         return f"resources/downloads/{wildcards.dataset}/{resolved.upstream.file_name}"
     if resolved.kind == "local":
         return resolved.path
-    return os.path.relpath(os.path.join(REPO_ROOT, resolved.path))
+    found = shipped_file(resolved.path)
+    if found is None:
+        stop(f"file {resolved.path}, field 'datasets.{wildcards.dataset}.source': the workflow's sample of "
+             f"{wildcards.dataset!r} is missing from the workflow's source")
+    return found
 
 
 def load_args(dataset):
-    """load-dataset options beyond input/output: --sha256 for a pinned local file, --skip-bad-records."""
+    """load-dataset options beyond input/output: --source-name for a shipped sample read from elsewhere,
+    --sha256 for a pinned local file, --skip-bad-records."""
     resolved, args = dataset_resolved(dataset), []
+    if resolved.kind == "sample" and str(shipped_file(resolved.path)) != resolved.path:
+        # read from elsewhere (a deployed module's cached copy, or a run outside the checkout): named as shipped
+        args.append(f"--source-name {resolved.path}")
     if resolved.kind == "local" and resolved.sha256:
         args.append(f"--sha256 {resolved.sha256}")
     if dataset_entry(dataset)["skip_bad_records"]:

@@ -1,6 +1,8 @@
 # Helper functions and constants of the edit stage (rules in ../edit.smk): the editors' hyperparameters,
 # the edit jobs' outputs and the target values they read.
 
+import functools
+
 _EDITORS = {}
 
 
@@ -15,15 +17,21 @@ def editor_overrides(editor):
     return overrides
 
 
+@functools.cache  # looked up once per (model, editor): a module's missing file may cost a fetch
 def hparams_file(model, editor):
-    """config/hparams/<editor>/<family>.yaml, else the closest family's file (the edit job logs the fallback)."""
-    from goldenlayers.editors.hparams import family_hparams_path
+    """<hparams_dir>/<editor>/<family>.yaml, else the closest family's file (the edit job logs the fallback).
+    A relative hparams_dir is the working directory's (snakedeploy copies config/hparams/ into a deployment's
+    config/) if it is there, else the workflow's own (shipped_file; also when run with --directory elsewhere)."""
+    from goldenlayers.editors.hparams import family_hparams_path, hparams_candidates
 
     family = config["models"][model]["family"]
     hparams_dir = Path(config["hparams_dir"])
-    if not hparams_dir.is_absolute() and not hparams_dir.exists():
-        hparams_dir = REPO_ROOT / hparams_dir  # run with --directory elsewhere
-    return str(family_hparams_path(hparams_dir, editor, family))
+    if hparams_dir.is_absolute() or hparams_dir.exists():
+        return str(family_hparams_path(hparams_dir, editor, family))
+    candidates = hparams_candidates(hparams_dir, editor, family)
+    shipped = (shipped_file(path.as_posix()) for path in candidates)
+    # none shipped: the first candidate, which load_hparams reports as missing (naming the file)
+    return next((path for path in shipped if path is not None), str(candidates[0]))
 
 
 @dag_check
@@ -44,13 +52,23 @@ def editor_and_hparams(model, editor):
     return _EDITORS[key]
 
 
+def layer_chunks(model, editor):
+    """The editor's layer grid of the model cut into the chunks one edit (and target-values) job covers
+    (layers_per_job)."""
+    from goldenlayers.chunks import split_into_chunks
+
+    return split_into_chunks(layers_of(model, editor), config["layers_per_job"])
+
+
 def edit_outputs(model, editor, dataset, split):
-    return expand("results/edits/{model}/{editor}/{dataset}/{split}/layer{layer}.parquet",
-                  model=model, editor=editor, dataset=dataset, split=split, layer=layers_of(model))
+    from goldenlayers.chunks import chunk_name
+
+    return [f"results/edits/{model}/{editor}/{dataset}/{split}/layers{chunk_name(chunk)}.parquet"
+            for chunk in layer_chunks(model, editor)]
 
 
 def edit_targets():
-    return [path for model in MODELS for editor in EDITORS for dataset in DATASETS for split in SPLITS
+    return [path for model, editor, dataset in edit_cells() for split in SPLITS
             for path in edit_outputs(model, editor, dataset, split)]
 
 
@@ -59,19 +77,25 @@ def edit_targets():
 # whose editor optimises at that site with the same value hyperparameters (ROME and R-ROME share it).
 
 
-def value_spec(model, editor, layer):
-    """(value key, site) of the edit jobs of (model, editor, layer)."""
+def value_spec(model, editor, chunk):
+    """(value key, chunk of sites) of the edit job of (model, editor, chunk of layers): ``mlp0-9`` for ROME on
+    layers 0-9, the block at the top of each window for MEMIT."""
+    from goldenlayers.chunks import chunk_name, parse_chunk
     from goldenlayers.editors.values import value_key
 
     impl, hparams = editor_and_hparams(model, editor)
-    site = impl.value_site(int(layer), int(config["models"][model]["num_layers"]), hparams)
-    return value_key(hparams), str(site)
+    n_layers = int(config["models"][model]["num_layers"])
+    sites = [impl.value_site(layer, n_layers, hparams) for layer in parse_chunk(chunk)]
+    kinds = {site.kind for site in sites}
+    if len(kinds) != 1:
+        raise ValueError(f"editor {editor} optimises values at sites of different kinds: {sites}")
+    return value_key(hparams), kinds.pop() + chunk_name(site.layer for site in sites)
 
 
 def values_file(wildcards):
     """Input function for the edit rule: the target values its cases are edited with."""
-    key, site = value_spec(wildcards.model, wildcards.editor, wildcards.layer)
-    return f"results/values/{wildcards.model}/{key}/{wildcards.dataset}/{site}.safetensors"
+    key, sites = value_spec(wildcards.model, wildcards.editor, wildcards.chunk)
+    return f"results/values/{wildcards.model}/{key}/{wildcards.dataset}/{sites}.safetensors"
 
 
 def value_hparams_json(wildcards):
@@ -114,5 +138,4 @@ def choice_stats_args(wildcards):
 def choice_edit_targets():
     """The edit_choice outputs of every model x editor x dataset, for the enabled locators."""
     return [f"results/edits/{model}/{editor}/{dataset}/test/{kind}_choice.parquet"
-            for kind in ("lga", "cma") if config[kind]["enabled"]
-            for model in MODELS for editor in EDITORS for dataset in DATASETS]
+            for kind in ("lga", "cma") if config[kind]["enabled"] for model, editor, dataset in edit_cells()]

@@ -24,7 +24,7 @@ def figure_targets(formats=("pdf", "png")):
         for editor in EDITORS:
             stems += [f"fig1_golden_{model}_{editor}", f"fig2_deviation_{model}_{editor}",
                       f"regret_{model}_{editor}", f"proxy_size_{model}_{editor}"]
-            if len(DATASETS) > 1:
+            if len(editor_datasets(config, editor)) > 1:
                 stems.append(f"transfer_{model}_{editor}")
     if config["lga"]["enabled"] or config["cma"]["enabled"]:
         stems += [f"fig3_lga_cma_{editor}" for editor in EDITORS]

@@ -11,6 +11,7 @@ def publish_inputs():
     files += [f"{TABLES}/transfer.parquet", f"{TABLES}/claims.parquet"] + case_tables()
     files += choice_edit_targets()  # the test edits at the locators' own layers
     files += locator_inputs("lga") + locator_inputs("lga", per_case=True)
+    files += lga_test_inputs() + [path.replace("_cases.parquet", ".parquet") for path in lga_test_inputs()]
     files += locator_inputs("cma") + locator_inputs("cma", per_case=True)
     files += [path for path in REPORT_FILES if Path(path).exists()]
     return sorted(set(files))

@@ -10,24 +10,28 @@ def stats_file(model, layer):
                              layer=layer)
 
 
-def stats_layers(model, editor, layer):
-    """The layers whose statistics an edit job of (model, editor, layer) reads; [] if the editor needs none."""
+def stats_layers(model, editor, chunk):
+    """The layers whose statistics an edit job of (model, editor, chunk of layers) reads; [] if the editor needs
+    none."""
+    from goldenlayers.chunks import parse_chunk
+
     impl, hparams = editor_and_hparams(model, editor)
     if not impl.needs_stats(hparams):
         return []
-    return impl.edited_layers(int(layer), int(config["models"][model]["num_layers"]), hparams)
+    n_layers = int(config["models"][model]["num_layers"])
+    return sorted({l for layer in parse_chunk(chunk) for l in impl.edited_layers(layer, n_layers, hparams)})
 
 
 def stats_inputs(wildcards):
-    """Input function for the edit rule: {layer: stats file} for (model, editor, layer); empty if not needed."""
+    """Input function for the edit rule: {layer: stats file} for (model, editor, chunk); empty if not needed."""
     return {f"stats_{l}": stats_file(wildcards.model, l)
-            for l in stats_layers(wildcards.model, wildcards.editor, wildcards.layer)}
+            for l in stats_layers(wildcards.model, wildcards.editor, wildcards.chunk)}
 
 
 def stats_args(wildcards):
     """The edit job's `--stats LAYER=PATH ...` arguments matching stats_inputs."""
     return " ".join(f"--stats {l}={stats_file(wildcards.model, l)}"
-                    for l in stats_layers(wildcards.model, wildcards.editor, wildcards.layer))
+                    for l in stats_layers(wildcards.model, wildcards.editor, wildcards.chunk))
 
 
 # Every editor's hyperparameters (file + overrides) checked while the workflow is read, before the DAG.

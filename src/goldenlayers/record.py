@@ -1,0 +1,124 @@
+"""A run that spans sittings and machines: save its finished job outputs into the repository, restore them in a
+fresh clone, and let Snakemake continue without redoing them.
+
+Why this needs care: Snakemake decides what to run from which files exist and their modification times (plus
+the metadata in ``.snakemake/``, which a fresh clone does not have). A git checkout gives every file the time of
+the checkout, so restored outputs can look older than their inputs; and the big inputs that are not committed
+(the prepared model, the covariance statistics) are rebuilt in the new clone, newer than everything restored.
+
+The procedure (``make record``; README, "Results of record"):
+
+1. :func:`restore` copies the saved files into ``results/`` (only those missing there: a newer local result is
+   never overwritten) and writes the list of restored files.
+2. ``snakemake resume_inputs`` rebuilds what the restored jobs read but the record does not hold (the
+   prepared model; the statistics of editors that need them): deterministic, and small to redo.
+3. ``snakemake --touch <restored files>`` marks the restored outputs up to date, in the DAG's order (touching
+   only jobs Snakemake would otherwise rerun; an intermediate that is missing, and not needed, is left out).
+4. ``snakemake`` continues: only the jobs whose outputs were never saved run.
+
+:func:`save` is the other direction: every finished output under ``results/`` (except the rebuildable
+statistics) copied into the record folder, with ``SAVED.json`` listing each file's sha256, the code's commit and
+the time. Run it with no Snakemake running on that folder (it refuses while ``.snakemake/locks`` holds a lock),
+so no job is half-written; the project writes every file atomically anyway.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+
+# rebuilt by `snakemake resume_inputs`, too large to commit (9 MB per layer for SmolLM2)
+NOT_SAVED = ("stats",)
+SAVED_LIST = "SAVED.json"
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] not in NOT_SAVED)
+
+
+def _sha256(path: Path) -> str:
+    from .io import sha256_file
+
+    return sha256_file(path)
+
+
+def _commit(workdir: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workdir, capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def snakemake_running(workdir: Path) -> bool:
+    """True while a Snakemake process holds a lock on ``workdir`` (``.snakemake/locks``)."""
+    locks = workdir / ".snakemake" / "locks"
+    return locks.is_dir() and any(locks.iterdir())
+
+
+def save(workdir: str | os.PathLike, record: str | os.PathLike) -> dict[str, int]:
+    """Copy every finished output of ``workdir/results`` into ``record/results``; return counts."""
+    workdir, record = Path(workdir), Path(record)
+    results = workdir / "results"
+    if not results.is_dir():
+        raise InputError("no results folder to save", file=results)
+    if snakemake_running(workdir):
+        raise InputError("Snakemake is running on this folder (a lock in .snakemake/locks): stop it, or wait for it "
+                         "to finish, so no job is half-written", file=workdir / ".snakemake" / "locks")
+    target = record / "results"
+    copied = unchanged = 0
+    listing = {}
+    for path in _files(results):
+        relative = path.relative_to(results)
+        destination = target / relative
+        digest = _sha256(path)
+        listing[str(Path("results") / relative)] = digest
+        if destination.is_file() and _sha256(destination) == digest:
+            unchanged += 1
+            continue
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, destination)
+        copied += 1
+    saved = {"commit": _commit(workdir), "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+             "files": listing}
+    (record / SAVED_LIST).write_text(json.dumps(saved, indent=1, sort_keys=True) + "\n")
+    log.info("saved %d new or changed files (%d unchanged) from %s into %s", copied, unchanged, results, target)
+    return {"copied": copied, "unchanged": unchanged}
+
+
+def restore(record: str | os.PathLike, workdir: str | os.PathLike, list_out: str | os.PathLike) -> list[str]:
+    """Copy the record's saved files that ``workdir/results`` lacks into it, after checking each against
+    ``SAVED.json``; write the restored paths (relative to ``workdir``), one per line, to ``list_out``."""
+    record, workdir = Path(record), Path(workdir)
+    listing_path = record / SAVED_LIST
+    if not listing_path.is_file():
+        raise InputError("no saved run here (run `make record-save` after a record run)", file=listing_path)
+    try:
+        files = json.loads(listing_path.read_text())["files"]
+    except (ValueError, KeyError) as err:
+        raise InputError(f"not a list of saved files ({err})", file=listing_path, field="files") from err
+    restored = []
+    for relative, digest in sorted(files.items()):
+        source = record / relative
+        if not source.is_file():
+            raise InputError("listed in SAVED.json but missing from the record", file=source)
+        if _sha256(source) != digest:
+            raise InputError(f"content differs from its sha256 in {listing_path}", file=source, field="sha256")
+        destination = workdir / relative
+        if not destination.exists():
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination)
+        restored.append(relative)
+    Path(list_out).parent.mkdir(parents=True, exist_ok=True)
+    Path(list_out).write_text("".join(f"{path}\n" for path in restored))
+    log.info("%d saved files in place under %s (list: %s)", len(restored), workdir / "results", list_out)
+    return restored
