@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.goldenlayers-installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install run test test-fast dry-run lint report slurm-profile record record-save clean clean-all
+.PHONY: install run test test-fast dry-run lint report slurm-profile record record-save easyedit-venv clean clean-all
 
 install: $(STAMP)
 
@@ -69,6 +69,12 @@ report: $(STAMP)
 # GL_SLURM_ACCOUNT or asked for. Then, from the repository root:  snakemake --cores 8 --profile slurm
 slurm-profile: $(STAMP)
 	$(BIN)/goldenlayers slurm-profile
+
+# .venv-easyedit: EasyEdit's requirements (torch pinned to 2.13.0) for benchmarks/easyedit_side_by_side.py, from a
+# checkout of zjunlp/EasyEdit at commit 14cea82:  make easyedit-venv EASYEDIT=/path/to/EasyEdit
+easyedit-venv:
+	@test -n "$(EASYEDIT)" || { echo "usage: make easyedit-venv EASYEDIT=/path/to/EasyEdit (a checkout of commit 14cea82)" >&2; exit 2; }
+	scripts/setup-easyedit.sh "$(EASYEDIT)"
 
 # What runs produce: results/, logs/ (job logs and Snakemake's benchmark files) and Snakemake's .snakemake/.
 # clean-all also drops resources/ (downloaded models, data and corpora: slow to get again).

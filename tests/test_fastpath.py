@@ -173,3 +173,67 @@ def test_case_cache_guards_edited_weights(cases):
             ctx.layout.add_to_weight(0, torch.full_like(ctx.layout.weight_out_in(0), -1e-2))
     assert not torch.allclose(clean.target_init, edited.target_init)
     assert torch.allclose(edited.delta, uncached.delta, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("family,editor_name", [("llama", "r-rome"), ("llama", "rome"), ("llama", "memit"),
+                                                ("gpt2", "r-rome"), ("gemma3", "r-rome")])
+def test_sweep_scope_changes_no_number(family, editor_name, cases):
+    """A layer sweep inside case_cache (keys of every layer from one forward, the value problem's forward once,
+    evaluation from the edited layer up) gives every figure of every edit bit for bit as without the scope."""
+    ctx = _context(family, editor_name, steps=4)
+    ctx.hparams.setdefault("window", 2) if editor_name == "memit" else None
+    editor = get_editor(editor_name)
+    case = cases[1]
+    queries = case_queries(ctx.tokenizer, case, EvalLimits())
+    layers = [2, 0, 1, 2]  # down, up, and a layer again
+    with fastpath.use_mode("fast"):
+        pre = pre_edit(ctx.model, ctx.tokenizer, queries)
+        alone = [edit_case(ctx, editor, case, layer, queries, pre) for layer in layers]
+        with fastpath.case_cache():
+            shared = [edit_case(ctx, editor, case, layer, queries, pre) for layer in layers]
+    for a, s in zip(alone, shared):
+        assert a["status"] == s["status"]
+        for key in a:
+            if key != "seconds" and not key.endswith("_seconds"):
+                assert a[key] == s[key] or (a[key] != a[key] and s[key] != s[key]), (key, a[key], s[key])
+
+
+def test_shared_evaluation_tokens_are_the_full_forwards(cases):
+    """predicted_tokens_shared, after edits at several layers in turn, gives predicted_tokens' tokens."""
+    from goldenlayers.editors.weights import AppliedEdit, applied_layers
+    from goldenlayers.evaluate.metrics import predicted_tokens
+
+    ctx = _context("llama", "r-rome")
+    queries = case_queries(ctx.tokenizer, cases[0], EvalLimits())
+    qas = [qa for name in ("rewrite", "rephrase", "locality") for qa in queries[name]]
+    pad = ctx.tokenizer.pad_token_id
+    assert fastpath.predicted_tokens_shared(ctx.model, qas, pad) is None  # outside a scope: the caller's forward
+    generator = torch.Generator().manual_seed(3)
+    with fastpath.case_cache():
+        assert fastpath.predicted_tokens_shared(ctx.model, qas, pad) is None  # no edit applied: nothing to skip
+        for layer in [0, 2, 1, 2]:
+            delta = torch.randn(ctx.layout.weight_out_in(layer).shape, generator=generator)
+            with AppliedEdit(ctx.layout, {layer: delta}):
+                assert applied_layers(ctx.model) == {layer}
+                shared = fastpath.predicted_tokens_shared(ctx.model, qas, pad)
+                full = predicted_tokens(ctx.model, qas, pad)
+            assert all(torch.equal(s, f) for s, f in zip(shared, full))
+        assert not applied_layers(ctx.model)
+
+
+@pytest.mark.parametrize("shape", [(5, 64), (3, 4, 64)])
+def test_split_linear_is_linear_bit_for_bit(shape):
+    """_SplitLinear with the slices split_sizes gives: F.linear's outputs and input gradients exactly, for 2D and
+    3D inputs."""
+    generator = torch.Generator().manual_seed(0)
+    weight = torch.randn(200, 64, generator=generator)
+    x = torch.randn(*shape, generator=generator, requires_grad=True)
+    grad = torch.randn(*shape[:-1], 200, generator=generator)
+    plain = torch.nn.functional.linear(x, weight)
+    (plain_grad,) = torch.autograd.grad(plain, x, grad)
+    sizes = fastpath.split_sizes(200, 64, 4, budget=70 * 64 * 4)
+    assert sizes == (67, 67, 66)  # even slices, none narrower than SPLIT_MIN_ROWS
+    assert fastpath.split_sizes(200, 64, 4, budget=32 * 64 * 4) is None
+    split = fastpath._SplitLinear.apply(x, weight, sizes)
+    (split_grad,) = torch.autograd.grad(split, x, grad)
+    assert torch.equal(plain, split) and torch.equal(plain_grad, split_grad)

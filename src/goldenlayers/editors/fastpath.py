@@ -22,10 +22,10 @@ does not know, a sequence longer than a sliding window), :func:`optimize_target_
 caller runs the full forward.
 
 Switch: ``GOLDENLAYERS_EDIT_PATH=fast|reference`` in the environment, or :func:`set_mode` / :func:`use_mode`
-in code. ``fast`` is the default. Within a :func:`case_cache` scope the per-case forward of step 1 is shared by
-every layer edited for the same case (a layer sweep in one process); the caller promises the model's weights
-are the unedited ones whenever an edit is computed (single-fact editing restores them bit-exactly), and a
-fingerprint of the rewritten weights guards that promise.
+in code. ``fast`` is the default. Within a :func:`case_cache` scope (:mod:`goldenlayers.editors.case_cache`) the
+per-case forward of step 1 is shared by every layer edited for the same case (a layer sweep in one process); the
+caller promises the model's weights are the unedited ones whenever an edit is computed (single-fact editing
+restores them bit-exactly), and a fingerprint of the rewritten weights guards that promise.
 """
 
 from __future__ import annotations
@@ -40,10 +40,13 @@ import torch
 from torch import nn
 
 from ..models.hooks import hooks
-from ..models.layout import text_config
-from ..models.tokens import output_logits, pad_batch
+from ..errors import GoldenLayersError
+from ..models.layout import resolve_layout, text_config
+from ..models.tokens import answer_positions, output_logits, pad_batch
+from . import case_cache as _case_cache
 from .request import EditContext
 from .target_value import ProblemBatch, TargetValue, ValueProblem, block_index_of, run_value_optimisations
+from .weights import applied_layers
 
 MODES = ("fast", "reference")
 ENV_VAR = "GOLDENLAYERS_EDIT_PATH"
@@ -84,24 +87,7 @@ def use_mode(mode: str) -> Iterator[None]:
 
 # ------------------------------------------------------------------------------------- per-case cache
 
-_case_cache: dict[Any, "_PrefixState"] | None = None
-
-
-@contextlib.contextmanager
-def case_cache() -> Iterator[None]:
-    """Share the per-case no-grad forward across layers (and editors) inside this scope."""
-    global _case_cache
-    previous = _case_cache
-    _case_cache = {}
-    try:
-        yield
-    finally:
-        _case_cache = previous
-
-
-def _weights_fingerprint(layout) -> tuple[float, ...]:
-    with torch.no_grad():
-        return tuple(float(layout.rewrite_weight(l).double().sum()) for l in range(layout.n_layers))
+case_cache = _case_cache.case_cache  # the layer sweep's per-case scope (editors.case_cache), here for callers
 
 
 # ------------------------------------------------------------------------------------------ model parts
@@ -143,7 +129,6 @@ class _PrefixState:
     position_ids: torch.Tensor  # [B, S]
     masks: Any  # 4D mask, or {layer_type: 4D mask}
     prefix_len: int
-    fingerprint: tuple[float, ...] | None = None
 
 
 def _attention_masks(lookups, lengths, prefix_len, suffix_len, config, attn, dtype, device):
@@ -237,19 +222,8 @@ def _prefix_state(ctx: EditContext, problem: ValueProblem | ProblemBatch) -> _Pr
 
 
 def _cached_prefix_state(ctx: EditContext, problem: ValueProblem | ProblemBatch) -> _PrefixState | None:
-    if _case_cache is None:
-        return _prefix_state(ctx, problem)
     key = (id(ctx.model), tuple(problem.sequences), tuple(problem.lookups))
-    fingerprint = _weights_fingerprint(ctx.layout)
-    state = _case_cache.get(key)
-    if state is None or state.fingerprint != fingerprint:
-        state = _prefix_state(ctx, problem)
-        if state is None:
-            return None
-        state.fingerprint = fingerprint
-        _case_cache.clear()  # one case at a time: memory stays bounded
-        _case_cache[key] = state
-    return state
+    return _case_cache.shared("prefix_state", key, ctx.layout, lambda: _prefix_state(ctx, problem))
 
 
 @contextlib.contextmanager
@@ -268,6 +242,66 @@ def _stubbed_blocks(blocks: nn.ModuleList, below: int, output: torch.Tensor) -> 
                 del block.forward
             else:
                 block.forward = previous
+
+
+SPLIT_BYTES = 1 << 20  # weight slice of a split linear (0: no splitting)
+SPLIT_MIN_ROWS = 64  # no slice narrower: MKL rounds narrow products differently (wide ones: bit for bit)
+
+
+class _SplitLinear(torch.autograd.Function):
+    """``F.linear(x, weight)`` (no bias) computed over slices of the weight's rows (output features), for a frozen
+    weight. Each output is the same dot product over the same inputs; on a CPU, with few input rows and a
+    weight larger than the cache (the unembedding, an MLP's up projections), the slices run faster (SmolLM2's
+    unembedding 20-40%). With slices of at least :data:`SPLIT_MIN_ROWS` outputs MKL gives F.linear's numbers
+    bit for bit (``tests/test_fastpath.py``). The backward is autograd's for F.linear (``grad @ weight``)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, sizes):
+        ctx.save_for_backward(weight)
+        return torch.cat([nn.functional.linear(x, part) for part in weight.split(list(sizes))], dim=-1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (weight,) = ctx.saved_tensors
+        flat = grad.reshape(-1, grad.shape[-1]).mm(weight)
+        return flat.reshape(*grad.shape[:-1], weight.shape[1]), None, None
+
+
+def split_sizes(out_features: int, in_features: int, element_size: int, budget: int | None = None) -> tuple[int, ...] | None:
+    """Slices of about ``budget`` bytes (default :data:`SPLIT_BYTES`) of an ``out_features`` x ``in_features`` weight,
+    as even as they divide; ``None`` when it fits one slice or a slice would be narrower than
+    :data:`SPLIT_MIN_ROWS`."""
+    budget = SPLIT_BYTES if budget is None else budget
+    if budget <= 0:
+        return None
+    count = -(-out_features * in_features * element_size // budget)
+    if count < 2:
+        return None
+    base, extra = divmod(out_features, count)
+    if base < SPLIT_MIN_ROWS:
+        return None
+    return tuple(base + 1 if i < extra else base for i in range(count))
+
+
+@contextlib.contextmanager
+def _split_linears(modules) -> Iterator[None]:
+    """Inside the block, every frozen bias-free ``nn.Linear`` on the CPU among ``modules`` (and their submodules)
+    that widens its input runs as :class:`_SplitLinear` (slices of :data:`SPLIT_BYTES`, at least
+    :data:`SPLIT_MIN_ROWS` outputs)."""
+    saved = []
+    try:
+        for module in {id(m): m for top in modules for m in top.modules()}.values():
+            if (type(module) is nn.Linear and module.bias is None and not module.weight.requires_grad
+                    and module.weight.device.type == "cpu" and module.out_features > module.in_features
+                    and "forward" not in module.__dict__):
+                sizes = split_sizes(module.out_features, module.in_features, module.weight.element_size())
+                if sizes:
+                    module.forward = (lambda m, n: lambda x: _SplitLinear.apply(x, m.weight, n))(module, sizes)
+                    saved.append(module)
+        yield
+    finally:
+        for module in saved:
+            del module.forward
 
 
 def optimize_target_fast(ctx: EditContext, problem: ValueProblem, module: nn.Module) -> TargetValue | None:
@@ -304,6 +338,88 @@ def optimize_targets_fast(ctx: EditContext, problems: list[ValueProblem], module
         picked = torch.cat([hidden[target_rows_t, target_idx_t], hidden[kl_rows_t, 0]])
         return output_logits(ctx.model, picked)
 
-    with _stubbed_blocks(ctx.layout.blocks, layer, block_input):
+    upper = [ctx.layout.blocks[l] for l in range(layer, n_layers)] + [ctx.model.get_output_embeddings()]
+    with _stubbed_blocks(ctx.layout.blocks, layer, block_input), _split_linears(upper):
         return run_value_optimisations(ctx, batch, module, torch.zeros(len(batch.sequences), dtype=torch.long,
                                                                        device=device), read_logits)
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+
+EVAL_BATCH = 32  # the most queries answered in one shared forward (metrics.predicted_tokens' batch size)
+EVAL_CACHE_BYTES = 1 << 30  # the most the kept block inputs of one evaluation batch may take
+
+
+@dataclass
+class _EvalInputs:
+    """One evaluation batch's block inputs, each with the fingerprints of the blocks below it when captured."""
+
+    ids: list[list[int]]
+    inputs: dict[int, tuple[tuple[float, ...], torch.Tensor]]
+
+
+@torch.no_grad()
+def predicted_tokens_shared(model, qas: list, pad_id: int) -> list[torch.Tensor] | None:
+    """Inside a layer sweep's :func:`case_cache` scope: the teacher-forced argmax tokens of
+    :func:`goldenlayers.evaluate.metrics.predicted_tokens`, with the blocks below the edited layer skipped.
+
+    An edit at layer L (an open :class:`~goldenlayers.editors.weights.AppliedEdit`) leaves every block below L
+    as it was, so the input of block L is that of the unedited model. Each evaluation of the same queries
+    keeps the block inputs it computed up to its own edited layer (with the fingerprints of the blocks below
+    each), and the next evaluation starts at the highest kept input its weights still match, at or below its
+    own edited layer: the blocks below return that input without computing. The same batch and the same
+    operations from there on, so the tokens are those of the full forward, bit for bit. ``None`` (the caller
+    then runs the full forward) outside a scope, with no edit applied, for more than :data:`EVAL_BATCH` queries
+    or when their block inputs would take more than :data:`EVAL_CACHE_BYTES`."""
+    edited = applied_layers(model)
+    if not edited or not _case_cache.active() or not qas or len(qas) > EVAL_BATCH:
+        return None  # (unedited: the pre-edit evaluation, once per case, and another batch than the edits')
+    layout = _layout_of(model)
+    if layout is None:
+        return None
+    parameter = next(model.parameters())
+    width = max(len(qa.ids) for qa in qas)
+    if len(qas) * width * layout.hidden_size * parameter.element_size() * layout.n_layers > EVAL_CACHE_BYTES:
+        return None
+    device = parameter.device
+    ids, mask = pad_batch([qa.ids for qa in qas], pad_id, device)
+    key = ids.tolist()
+    state = _case_cache.entry("eval_inputs")
+    if not isinstance(state, _EvalInputs) or state.ids != key:
+        state = _EvalInputs(key, {})
+        _case_cache.put("eval_inputs", state)
+    top = min(min(edited), layout.n_layers - 1)  # the block inputs are the unedited model's up to here
+    fingerprint = _case_cache.weights_fingerprint(layout)
+    usable = [l for l, (below, _) in state.inputs.items() if l <= top and below == fingerprint[:l]]
+    start = max(usable, default=0)
+    captured: dict[int, torch.Tensor] = {}
+
+    def capture(index):
+        def pre_hook(_module, args, kwargs):
+            captured[index] = (args[0] if args else kwargs["hidden_states"]).detach()
+        return pre_hook
+
+    keep = [(layout.blocks[l], capture(l)) for l in range(start + 1, top + 1)]
+    stub = (_stubbed_blocks(layout.blocks, start, state.inputs[start][1]) if start > 0
+            else contextlib.nullcontext())
+    upper = list(layout.blocks)[start:] + [model.get_output_embeddings()]
+    with stub, hooks(keep, pre=True, with_kwargs=True), _split_linears(upper):
+        hidden = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+        for l, tensor in captured.items():
+            state.inputs[l] = (fingerprint[:l], tensor)
+        rows, positions, _ = answer_positions(qas)
+        picked = hidden[rows.to(device), positions.to(device)]
+        argmax = output_logits(model, picked).argmax(-1).cpu()
+    return [argmax[rows == row] for row in range(len(qas))]
+
+
+def _layout_of(model):
+    """The model's layout (resolved once per scope); None if it cannot be resolved without the config's override."""
+    found = _case_cache.entry("layout")
+    if found is None or found[0] is not model:
+        try:
+            found = (model, resolve_layout(model))
+        except GoldenLayersError:
+            found = (model, None)
+        _case_cache.put("layout", found)
+    return found[1]

@@ -14,7 +14,9 @@ import torch
 
 from ..models.hooks import forward_until, hooks, main_output
 from ..models.tokens import pad_batch
+from . import case_cache
 from .request import EditContext, EditRequest
+from .weights import applied_layers
 
 
 def fill(template: str, subject: str) -> str:
@@ -32,20 +34,37 @@ def subject_last_index(tokenizer, template: str, subject: str, fact_token: str =
 def projection_io_at(ctx: EditContext, layer: int, texts: list[str], positions: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """(inputs, outputs) of the rewritten projection of ``layer`` at ``positions`` of each text.
 
-    The forward pass stops right after that module, so upper layers cost nothing.
+    The forward pass stops right after that module, so upper layers cost nothing. Inside a layer sweep's
+    :func:`~goldenlayers.editors.case_cache.case_cache` the same batch runs once through every block instead,
+    and every layer's inputs/outputs are kept for the other layers' edits of the case (the same operations on
+    the same batch, so the same numbers bit for bit).
     """
-    module = ctx.layout.rewrite_module(layer)
-    captured: dict[str, torch.Tensor] = {}
-    rows = torch.arange(len(texts))
-
-    def capture(_module, inputs, output):
-        captured["in"] = inputs[0][rows, positions].detach()
-        captured["out"] = main_output(output)[rows, positions].detach()
-
     ids, mask = pad_batch([tuple(ctx.tokenizer(t).input_ids) for t in texts], ctx.tokenizer.pad_token_id, ctx.device)
-    with torch.no_grad(), hooks([(module, capture)]):
-        forward_until(module, lambda: ctx.model.base_model(input_ids=ids, attention_mask=mask))
-    return captured["in"], captured["out"]
+    if case_cache.active() and not applied_layers(ctx.model):  # (MEMIT reads keys with its own updates in place)
+        key = ("projection_io", id(ctx.model), ids.tolist(), list(positions))
+        every = case_cache.shared("projection_io", key, ctx.layout,
+                                  lambda: _projection_io(ctx, range(ctx.layout.n_layers), ids, mask, positions))
+        return every[layer]
+    return _projection_io(ctx, [layer], ids, mask, positions)[layer]
+
+
+def _projection_io(ctx: EditContext, layers, ids: torch.Tensor, mask: torch.Tensor,
+                   positions: list[int]) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    """layer -> (inputs, outputs) of its rewritten projection at ``positions``; the forward stops after the
+    highest of ``layers``."""
+    rows = torch.arange(len(positions))
+    captured: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def capture(layer):
+        def hook(_module, inputs, output):
+            captured[layer] = (inputs[0][rows, positions].detach(), main_output(output)[rows, positions].detach())
+        return hook
+
+    layers = list(layers)
+    with torch.no_grad(), hooks([(ctx.layout.rewrite_module(l), capture(l)) for l in layers]):
+        forward_until(ctx.layout.rewrite_module(max(layers)),
+                      lambda: ctx.model.base_model(input_ids=ids, attention_mask=mask))
+    return captured
 
 
 def keys_over_templates(ctx: EditContext, request: EditRequest, layer: int) -> tuple[torch.Tensor, torch.Tensor]:

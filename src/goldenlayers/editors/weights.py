@@ -9,6 +9,13 @@ from __future__ import annotations
 
 import torch
 
+_applied: dict[int, list["AppliedEdit"]] = {}  # id(model) -> the AppliedEdit blocks open on it now
+
+
+def applied_layers(model) -> set[int]:
+    """The layers whose rewritten weights an open :class:`AppliedEdit` block has changed (empty: none)."""
+    return {layer for edit in _applied.get(id(model), []) for layer in edit.saved}
+
 
 class AppliedEdit:
     """Context manager: add (out, in) deltas to the rewritten weights; the originals come back on exit.
@@ -25,6 +32,7 @@ class AppliedEdit:
         self.layout.add_to_weight(layer, delta)
 
     def __enter__(self):
+        _applied.setdefault(id(self.layout.model), []).append(self)
         for layer, delta in self.deltas.items():
             self.add(layer, delta)
         return self
@@ -33,4 +41,9 @@ class AppliedEdit:
         with torch.no_grad():
             for layer, original in self.saved.items():
                 self.layout.rewrite_weight(layer).copy_(original)
+        open_edits = _applied.get(id(self.layout.model), [])
+        if self in open_edits:
+            open_edits.remove(self)
+        if not open_edits:
+            _applied.pop(id(self.layout.model), None)
         return False

@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from ..editors.fastpath import get_mode
+from ..editors.fastpath import get_mode, predicted_tokens_shared
 from ..models.tokens import QA, answer_logits
 
 METRIC_PROTOCOL = {
@@ -54,10 +54,12 @@ def predicted_tokens_reference(model, qas: list[QA]) -> list[torch.Tensor]:
 
 
 def predict(model, qas: list[QA], pad_id: int) -> list[torch.Tensor]:
-    """Teacher-forced argmax tokens at the answer positions, through the selected compute path."""
+    """Teacher-forced argmax tokens at the answer positions, through the selected compute path (inside a layer
+    sweep's case_cache scope the fast path skips the blocks below the edited layer: the same tokens)."""
     if get_mode() == "reference":
         return predicted_tokens_reference(model, qas)
-    return predicted_tokens(model, qas, pad_id)
+    shared = predicted_tokens_shared(model, qas, pad_id)
+    return shared if shared is not None else predicted_tokens(model, qas, pad_id)
 
 
 def token_accuracy(predicted: torch.Tensor, qa: QA) -> float:
