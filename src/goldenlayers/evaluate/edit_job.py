@@ -27,6 +27,8 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..data.context_length import read_cases_for_model
+from ..chunks import chunk_name as chunk_label
+from ..editors.case_cache import case_cache
 from ..editors.context import load_templates
 from ..editors.hparams import hparams_hash
 from ..editors.registry import get_editor
@@ -189,13 +191,17 @@ def run_edit_jobs(
     frames = []
     for part, fitting in zip(splits, fittings):
         rows = []
-        for layer in layers:
-            torch.manual_seed(seed)
-            for case in tqdm(fitting.cases, desc=f"{editor_name} L{layer} {dataset}/{part.split}", unit="case",
-                             mininterval=5):
-                rows.append({"layer": layer, "edited_layers": list(edited[layer]),
-                             **edit_case(ctx, editor, case, layer, queries[id(case)], pre[id(case)])})
-        frame = pd.DataFrame(rows)
+        # one case at every layer of the chunk inside a case_cache scope: what the layers' edits of a case share
+        # (its keys at every layer, the evaluation below the edited layer) is computed once per case; each
+        # (case, layer) starts from the seed, so a row does not depend on the chunk it is in
+        for case in tqdm(fitting.cases, desc=f"{editor_name} L{chunk_label(layers)} {dataset}/{part.split}",
+                         unit="case", mininterval=5):
+            with case_cache():
+                for layer in layers:
+                    torch.manual_seed(seed)
+                    rows.append({"layer": layer, "edited_layers": list(edited[layer]),
+                                 **edit_case(ctx, editor, case, layer, queries[id(case)], pre[id(case)])})
+        frame = pd.DataFrame(rows).sort_values("layer", kind="stable").reset_index(drop=True)
         provenance = {
             "model": model_name, "model_revision": info["revision"], "editor": editor_name, "dataset": dataset,
             "split": part.split, "layers": list(layers), "hparams_hash": digest, "seed": seed,
