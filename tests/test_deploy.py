@@ -146,9 +146,10 @@ def test_dry_run_plans_the_whole_dag_from_the_deployment(deployment, dry_run):
     assert "No such file" not in text and "MissingInput" not in text
     tiny = yaml.safe_load((deployment.dest / "config" / "config.yaml").read_text())
     counts = job_stats(text)
-    n_datasets, n_layers = len(tiny["datasets"]), len(tiny["layers"])
+    n_datasets = len(tiny["datasets"])
+    n_chunks = -(-len(tiny["layers"]) // tiny["layers_per_job"])
     assert counts["load_dataset"] == counts["split_dataset"] == n_datasets
-    assert counts["edit"] == len(tiny["editors"]) * n_datasets * n_layers
+    assert counts["edit"] == len(tiny["editors"]) * n_datasets * n_chunks
     assert counts["publish"] == counts["verify_publish"] == 1
     # the hyperparameters come from the deployment's own config/hparams/ (snakedeploy copied it there)
     edits = shell_commands(dry_run, "edit")
