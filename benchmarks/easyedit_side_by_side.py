@@ -43,25 +43,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from sweep_benchmark import parse_layers  # the same --layers syntax (benchmarks/ is the script's folder)
+
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = ROOT / "benchmarks" / "easyedit_driver.py"
 
 
 def cpu_wall() -> tuple[float, float]:
     return time.process_time(), time.perf_counter()
-
-
-def parse_layers(text: str, n_layers: int = 30) -> list[int]:
-    if not text or text == "all":
-        return list(range(n_layers))
-    layers: list[int] = []
-    for part in text.split(","):
-        if "-" in part:
-            lo, hi = part.split("-")
-            layers.extend(range(int(lo), int(hi) + 1))
-        else:
-            layers.append(int(part))
-    return layers
 
 
 def easyedit_request(case, max_locality: int = 10) -> dict:
