@@ -125,3 +125,25 @@ def test_values_command_writes_the_file_with_its_provenance(job, tmp_path):
                  "--sites", "block9", "--value-hparams", json.dumps(value_hparams(_hparams("memit"))),
                  "--templates", str(source / "prefixes.json"), "--device", "cpu", "--out", str(tmp_path / "w")]) == 2
     assert not (tmp_path / "w").exists()
+
+
+def test_a_failure_at_one_site_of_a_chunk_fails_only_that_site(tmp_path):
+    """A chunk's values file holds several sites: a case whose optimisation failed at one of them fails its edit
+    there, not at the chunk's other layers."""
+    import torch
+
+    from goldenlayers.editors.target_value import TargetValue
+    from goldenlayers.editors.values import save_values
+
+    def good():
+        return TargetValue(torch.zeros(8), torch.ones(8), 3, 0.5, 0.6)
+
+    nan = torch.full((8,), float("nan"))
+    bad = TargetValue(nan, nan.clone(), 0, float("nan"), float("nan"), failure="OverflowError: step")
+    path = tmp_path / "mlp1-2.safetensors"
+    save_values(path, {ValueSite("mlp", 1): {"a": good(), "b": bad}, ValueSite("mlp", 2): {"a": good(), "b": good()}},
+                _hparams("rome"))
+    store = ValueStore(path)
+    assert store.failure_of("b", ValueSite("mlp", 1)) == "OverflowError: step"
+    assert store.failure_of("b", ValueSite("mlp", 2)) is None
+    assert store.failure_of("a", ValueSite("mlp", 1)) is None and store.failure_of("zz", ValueSite("mlp", 2)) is None

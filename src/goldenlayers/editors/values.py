@@ -254,14 +254,10 @@ class ValueStore:
         self.hparams = json.loads(metadata["value_hparams"])
         self.cases: dict[str, dict[str, Any]] = json.loads(metadata["cases"])  # site -> case id -> figures
 
-    def failure_of(self, case_id: str) -> str | None:
-        """Why the value optimisation of ``case_id`` failed at any site here (None if it did not, or the case is
-        not here). An edit job reads one site per layer; the file of a chunk holds each layer's site."""
-        for per_site in self.cases.values():
-            failure = (per_site.get(case_id) or {}).get("failure")
-            if failure:
-                return failure
-        return None
+    def failure_of(self, case_id: str, site: ValueSite) -> str | None:
+        """Why the value optimisation of ``case_id`` at ``site`` failed (None if it did not, or is not here). A file
+        of a chunk holds several sites: a failure at one of them fails only the edits at that site."""
+        return (self.cases.get(str(site), {}).get(case_id) or {}).get("failure")
 
     def site_of(self, ctx: EditContext, module: torch.nn.Module) -> ValueSite:
         for site in self.sites:

@@ -86,7 +86,10 @@ def edit_case(ctx: EditContext, editor, case, layer: int, queries: dict[str, lis
     row: dict[str, Any] = {"case_id": case.case_id, "pre_rewrite_acc": pre_rewrite, "status": "ok", "failure_reason": None}
     try:
         deltas, extra = editor.compute_deltas(ctx, EditRequest.of(case), layer)
-        failure = update_failure(deltas, extra, ctx.values.failure_of(case.case_id) if ctx.values is not None else None)
+        value_failure = None
+        if ctx.values is not None:
+            value_failure = ctx.values.failure_of(case.case_id, editor.value_site(layer, ctx.layout.n_layers, ctx.hparams))
+        failure = update_failure(deltas, extra, value_failure)
     except Exception as err:  # an overflow or a singular solve fails this case, not the job
         if not is_numeric_failure(err):
             raise
