@@ -17,8 +17,8 @@ The procedure (``make record``; README, "Results of record"):
 4. ``snakemake`` continues: only the jobs whose outputs were never saved run.
 
 :func:`save` is the other direction: every finished output under ``results/`` (except the rebuildable
-statistics) copied into the record folder, with ``SAVED.json`` listing each file's sha256, the code's commit and
-the time. Run it with no Snakemake running on that folder (it refuses while ``.snakemake/locks`` holds a lock),
+statistics) copied into the record folder, with ``SAVED.json`` listing each file's sha256, the code's commit (and whether
+tracked files differed from it) and the time. Run it with no Snakemake running on that folder (it refuses while ``.snakemake/locks`` holds a lock),
 so no job is half-written; the project writes every file atomically anyway.
 """
 
@@ -29,10 +29,11 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 from .errors import InputError
+from .io import sha256_file
+from .publish import git_info
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +45,6 @@ SAVED_LIST = "SAVED.json"
 
 def _files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] not in NOT_SAVED)
-
-
-def _sha256(path: Path) -> str:
-    from .io import sha256_file
-
-    return sha256_file(path)
-
-
-def _commit(workdir: Path) -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workdir, capture_output=True, text=True, check=True)
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 def snakemake_running(workdir: Path) -> bool:
@@ -81,15 +68,15 @@ def save(workdir: str | os.PathLike, record: str | os.PathLike) -> dict[str, int
     for path in _files(results):
         relative = path.relative_to(results)
         destination = target / relative
-        digest = _sha256(path)
+        digest = sha256_file(path)
         listing[str(Path("results") / relative)] = digest
-        if destination.is_file() and _sha256(destination) == digest:
+        if destination.is_file() and sha256_file(destination) == digest:
             unchanged += 1
             continue
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, destination)
         copied += 1
-    saved = {"commit": _commit(workdir), "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    saved = {**git_info(workdir), "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
              "files": listing}
     (record / SAVED_LIST).write_text(json.dumps(saved, indent=1, sort_keys=True) + "\n")
     log.info("saved %d new or changed files (%d unchanged) from %s into %s", copied, unchanged, results, target)
@@ -112,7 +99,7 @@ def restore(record: str | os.PathLike, workdir: str | os.PathLike, list_out: str
         source = record / relative
         if not source.is_file():
             raise InputError("listed in SAVED.json but missing from the record", file=source)
-        if _sha256(source) != digest:
+        if sha256_file(source) != digest:
             raise InputError(f"content differs from its sha256 in {listing_path}", file=source, field="sha256")
         destination = workdir / relative
         if not destination.exists():

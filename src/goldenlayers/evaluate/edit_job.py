@@ -205,17 +205,13 @@ def run_edit_jobs(
                     rows.append({"layer": layer, "edited_layers": list(edited[layer]),
                                  **edit_case(ctx, editor, case, layer, queries[id(case)], pre[id(case)])})
         frame = pd.DataFrame(rows).sort_values("layer", kind="stable").reset_index(drop=True)
-        provenance = {
+        columns = {
             "model": model_name, "model_revision": info["revision"], "editor": editor_name, "dataset": dataset,
-            "split": part.split, "layers": list(layers), "hparams_hash": digest, "seed": seed,
-            "package_version": __version__,
+            "split": part.split, "hparams_hash": digest, "seed": seed, "package_version": __version__,
         }
-        for key, value in provenance.items():
-            if key != "layers":
-                frame[key] = value
-        frame["layer"] = frame["layer"].astype("int64")
+        frame = frame.assign(**columns)
         frames.append((part, frame[FRONT_COLUMNS + [c for c in frame.columns if c not in FRONT_COLUMNS]],
-                       {**provenance, **fitting.metadata()}))
+                       {**columns, "layers": list(layers), **fitting.metadata()}))
     if out_hparams:
         write_json(out_hparams, {"editor": editor_name, "hparams": hparams, "hparams_hash": digest,
                                  "edited_layers": {str(layer): group for layer, group in edited.items()}})
