@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from goldenlayers.caches import damaged_caches, damaged_message
-from goldenlayers.chunks import chunk_name
+from goldenlayers.chunks import CHUNK_PATTERN, chunk_name, parse_chunk, split_into_chunks
 from goldenlayers.config import editor_datasets, layer_grid, load_schema, validate_config
 from goldenlayers.errors import GoldenLayersError
 from snakemake.exceptions import WorkflowError
@@ -80,7 +80,7 @@ wildcard_constraints:
     editor="|".join(map(re.escape, ["rome", "r-rome", "memit", "emmet"])),
     split="proxy|test",
     layer=r"\d+",
-    chunk=r"\d+(-\d+)?(_\d+(-\d+)?)*",
+    chunk=CHUNK_PATTERN,
 
 
 def layers_of(model, editor=None):
@@ -124,12 +124,12 @@ def job_mem_mb(wildcards, attempt):
 
 def job_layers(wildcards):
     """How many layers a job covers: its chunk (edit), its chunk of sites (target_values), else one."""
-    from goldenlayers.chunks import parse_chunk
+    from goldenlayers.editors.values import ValueSite
 
     if "chunk" in wildcards.keys():
         return len(parse_chunk(wildcards.chunk))
     if "sites" in wildcards.keys():
-        return len(parse_chunk(re.sub(r"^(mlp|block)", "", wildcards.sites)))
+        return len(ValueSite.parse_chunk(wildcards.sites))
     return 1
 
 

@@ -49,7 +49,7 @@ rule target_values:
         dtype=config["dtype"],
     wildcard_constraints:
         vkey=r"v[0-9a-f]+",
-        sites=r"(mlp|block)\d+(-\d+)?(_\d+(-\d+)?)*",
+        sites=rf"(mlp|block){CHUNK_PATTERN}",
     conda:
         "../../envs/goldenlayers.yaml"
     log:

@@ -27,11 +27,11 @@ def add_arguments(parser):
 
 def grid_files(paths) -> dict[int, str]:
     """layer -> the grid file holding its rows (a file covers a chunk of layers, named by it)."""
-    from ..chunks import parse_chunk
+    from ..chunks import CHUNK_PATTERN, parse_chunk
 
     out = {}
     for path in paths:
-        match = re.search(r"layers([0-9_-]+)\.parquet$", str(path))
+        match = re.search(rf"layers({CHUNK_PATTERN})\.parquet$", str(path))
         if match:
             out.update({layer: str(path) for layer in parse_chunk(match[1], field="grid-results")})
     return out

@@ -55,14 +55,10 @@ def editor_and_hparams(model, editor):
 def layer_chunks(model, editor):
     """The editor's layer grid of the model cut into the chunks one edit (and target-values) job covers
     (layers_per_job)."""
-    from goldenlayers.chunks import split_into_chunks
-
     return split_into_chunks(layers_of(model, editor), config["layers_per_job"])
 
 
 def edit_outputs(model, editor, dataset, split):
-    from goldenlayers.chunks import chunk_name
-
     return [f"results/edits/{model}/{editor}/{dataset}/{split}/layers{chunk_name(chunk)}.parquet"
             for chunk in layer_chunks(model, editor)]
 
@@ -80,7 +76,6 @@ def edit_targets():
 def value_spec(model, editor, chunk):
     """(value key, chunk of sites) of the edit job of (model, editor, chunk of layers): ``mlp0-9`` for ROME on
     layers 0-9, the block at the top of each window for MEMIT."""
-    from goldenlayers.chunks import chunk_name, parse_chunk
     from goldenlayers.editors.values import value_key
 
     impl, hparams = editor_and_hparams(model, editor)

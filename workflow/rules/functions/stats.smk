@@ -13,8 +13,6 @@ def stats_file(model, layer):
 def stats_layers(model, editor, chunk):
     """The layers whose statistics an edit job of (model, editor, chunk of layers) reads; [] if the editor needs
     none."""
-    from goldenlayers.chunks import parse_chunk
-
     impl, hparams = editor_and_hparams(model, editor)
     if not impl.needs_stats(hparams):
         return []
