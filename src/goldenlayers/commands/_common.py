@@ -20,6 +20,14 @@ def json_arg(text: str):
         raise ConfigError(f"not valid JSON on the command line: {err}: {text[:200]}") from err
 
 
+def add_device_arguments(parser) -> None:
+    """--device, --dtype and --threads: where and how a job that loads a model runs."""
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                        help="model weights dtype; auto: float32 on the CPU, bfloat16 on a GPU for models of 1B parameters or more")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for this job")
+
+
 def set_threads(threads: int) -> None:
     """Pin torch's intra-op threads to what the rule was given."""
     import torch

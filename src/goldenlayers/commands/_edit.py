@@ -3,7 +3,7 @@ how cases are evaluated."""
 
 from __future__ import annotations
 
-from ._common import json_arg
+from ._common import add_device_arguments, json_arg
 
 
 def stats_arg(text: str) -> tuple[int, str]:
@@ -26,7 +26,4 @@ def add_edit_arguments(parser) -> None:
     parser.add_argument("--eval-limits", type=json_arg, default={},
                         help='JSON {"max_rephrase", "max_locality", "max_portability"}: prompts scored per case')
     parser.add_argument("--seed", type=int, default=0, help="torch seed of the job")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    parser.add_argument("--dtype", default="auto", help="model weights dtype; auto: float32 on the CPU, bfloat16 on a "
-                        "GPU for models of 1B parameters or more")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for this job")
+    add_device_arguments(parser)

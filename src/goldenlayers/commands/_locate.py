@@ -9,7 +9,7 @@ import time
 from typing import Any, Callable
 
 from ..errors import InputError
-from ._common import set_threads
+from ._common import add_device_arguments, set_threads
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +24,7 @@ def add_locator_arguments(parser) -> None:
                         help="comma-separated sweep-grid layers where is_golden is taken (default: all layers); "
                              "every layer is scored either way")
     parser.add_argument("--dataset", default=None, help="dataset name for the rows (default: from the cases)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto (CUDA when present), cpu or cuda")
-    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
-                        help="model weights dtype; auto: float32 on the CPU, bfloat16 on a GPU for models of 1B parameters or more")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for this job")
+    add_device_arguments(parser)
     parser.add_argument("--out", required=True, help="one row per layer")
     parser.add_argument("--out-cases", required=True, help="one row per (case, layer)")
     parser.add_argument("--pool", default=None,

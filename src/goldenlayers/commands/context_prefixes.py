@@ -1,6 +1,6 @@
 """context-prefixes: sample ROME's context prefixes once per model, seeded, and store them."""
 
-from ._common import json_arg, set_threads
+from ._common import add_device_arguments, json_arg, set_threads
 
 NAME = "context-prefixes"
 HELP = "sample the seeded context prefixes (ROME's random-prefix templates) of one model"
@@ -11,9 +11,7 @@ def add_arguments(parser):
     parser.add_argument("--length-params", type=json_arg, default=[[5, 10], [10, 10]],
                         help="JSON list of [tokens, count] pairs (the union over the configured editors)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed of the prefixes")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    parser.add_argument("--dtype", default="auto", help="model weights dtype; auto: float32 on the CPU, bfloat16 on a GPU for models of 1B parameters or more")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for this job")
+    add_device_arguments(parser)
     parser.add_argument("--out", required=True, help="the prefixes JSON (results/prefixes/{model}.json)")
 
 

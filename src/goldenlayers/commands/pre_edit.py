@@ -1,6 +1,6 @@
 """pre-edit: the unedited model's predictions of every case of a dataset, once, for every edit job to read."""
 
-from ._common import json_arg, set_threads
+from ._common import add_device_arguments, json_arg, set_threads
 
 NAME = "pre-edit"
 HELP = "evaluate a dataset's cases on the unedited model (locality's reference argmaxes, pre-edit accuracies)"
@@ -13,10 +13,7 @@ def add_arguments(parser):
     parser.add_argument("--eval-limits", type=json_arg, default={},
                         help='JSON {"max_rephrase", "max_locality", "max_portability"}: prompts scored per case '
                         "(the edit jobs must use the same)")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    parser.add_argument("--dtype", default="auto", help="model weights dtype; auto: float32 on the CPU, bfloat16 on a "
-                        "GPU for models of 1B parameters or more")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for this job")
+    add_device_arguments(parser)
     parser.add_argument("--out", required=True, help="the pre-edit Parquet file")
 
 

@@ -1,7 +1,7 @@
 """values: the value optimisation (ROME's v*, MEMIT's z) of every case of a dataset at a chunk of sites, the
 model loaded once; shared by every editor with the same value hyperparameters."""
 
-from ._common import json_arg, set_threads
+from ._common import add_device_arguments, json_arg, set_threads
 
 NAME = "values"
 HELP = "optimise the target values of a dataset's cases at a chunk of sites (mlp0-9, block8_18) and store them"
@@ -16,9 +16,7 @@ def add_arguments(parser):
                         help="JSON: the value hyperparameters (editors.values.VALUE_KEYS)")
     parser.add_argument("--templates", required=True, help="context prefixes JSON of this model")
     parser.add_argument("--seed", type=int, default=0, help="torch seed of the job")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    parser.add_argument("--dtype", default="auto", help="model weights dtype; auto: float32 on the CPU, bfloat16 on a GPU for models of 1B parameters or more")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for this job")
+    add_device_arguments(parser)
     parser.add_argument("--batch-tokens", type=int, default=1024,
                         help="cases optimised side by side up to this many tokens per batch (1: one at a time)")
     parser.add_argument("--out", required=True, help="the values file (.safetensors)")
