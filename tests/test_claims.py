@@ -70,11 +70,19 @@ def test_verdict_rule(low, high, n, direction, threshold, expected):
     assert verdict(low, high, n, direction, threshold) == expected
 
 
+def test_a_verdict_needs_min_n_cases():
+    # four cases tied at the ceiling: every paired difference 0, interval [0, 0]; too few for any verdict
+    assert verdict(0.0, 0.0, 4, "above", 0.0, min_n=5) == "inconclusive"
+    assert verdict(0.0, 0.0, 5, "above", 0.0, min_n=5) == "contradicted"
+    assert verdict(0.1, 0.3, 4, "above", 0.0, min_n=5) == "inconclusive"
+
+
 def independent_verdict(row) -> str:
     """The rule as the table states it, re-implemented from the row's own columns."""
     if row["claim"] == "C6":
         return row["verdict"] if row["verdict"] in ("supported", "contradicted", "inconclusive") else "bad"
-    if row["n"] == 0 or not (np.isfinite(row["ci_low"]) and np.isfinite(row["ci_high"])):
+    assert f"n < {row['min_n']}: inconclusive" in row["rule"]
+    if row["n"] < row["min_n"] or not (np.isfinite(row["ci_low"]) and np.isfinite(row["ci_high"])):
         return "inconclusive"
     t = row["threshold"]
     if row["direction"] == "below":
@@ -129,6 +137,12 @@ def test_claims_verdicts_on_constructed_inputs():
     nothing = claims_table(per_case.iloc[0:0], transfer.iloc[0:0], runtime.iloc[0:0], "r-rome", n_boot=200)
     check_claims(nothing)
     assert (nothing["verdict"] == "inconclusive").all()
+    # below the minimum number of cases (C1, C2, C4, B1) or datasets / pairs (C3, C5): no verdict either way
+    few = claims_table(per_case, transfer, runtime.iloc[:2], "r-rome", n_boot=200, min_cases=41).set_index("claim")
+    check_claims(few.reset_index())
+    assert (few.loc[["C1", "C2", "C4", "C5a", "C5b", "B1"], "verdict"] == "inconclusive").all()
+    assert few.loc["C1", "min_n"] == 41 and few.loc["C5a", "min_n"] == 3
+    assert few.loc["C3", "verdict"] == "supported" and few.loc["C3", "n"] == 4
 
 
 # ------------------------------------------------------------------------------------------------ diagnostics

@@ -6,7 +6,10 @@ Every verdict follows a rule written in the table (column ``rule``), from the in
   *contradicted* if the lower bound > threshold, else *inconclusive* (the interval is too wide);
 - direction ``above`` (the figure should be large): *supported* if the lower bound > threshold,
   *contradicted* if the upper bound <= threshold, else *inconclusive*;
-- no data (n = 0, or no interval): *inconclusive*;
+- too little data (n below the row's ``min_n``, or no interval): *inconclusive*. ``min_n`` is
+  ``analysis.min_cases`` for the claims over test cases (C1, C2, C4, B1) and :data:`MIN_UNITS` for those over
+  datasets or dataset pairs (C3, C5): a bootstrap over a handful of cases, or of tied scores at the ceiling, gives
+  an interval of width zero that no verdict should rest on;
 - C6 (``all editors``): *supported* if C1, C2 and C4 are supported for every editor, *contradicted* if any of
   them is contradicted for some editor, else *inconclusive* (also with fewer than two editors).
 
@@ -26,13 +29,15 @@ import pandas as pd
 from .stats import bootstrap_mean_ci
 
 CLAIMS_COLUMNS = ["claim", "statement", "editor", "metric", "figure", "ci_low", "ci_high", "n", "n_unit",
-                  "direction", "threshold", "verdict", "rule", "source"]
+                  "direction", "threshold", "min_n", "verdict", "rule", "source"]
 VERDICTS = ("supported", "contradicted", "inconclusive")
+MIN_UNITS = 3
+"""The fewest datasets (C5) or dataset pairs (C3) a verdict rests on."""
 
 
-def verdict(low: float, high: float, n: int, direction: str, threshold: float) -> str:
+def verdict(low: float, high: float, n: int, direction: str, threshold: float, min_n: int = 1) -> str:
     """The verdict of one interval by the rule in the module docstring."""
-    if not n or not (np.isfinite(low) and np.isfinite(high)):
+    if n < max(min_n, 1) or not (np.isfinite(low) and np.isfinite(high)):
         return "inconclusive"
     if direction == "below":
         return "supported" if high <= threshold else "contradicted" if low > threshold else "inconclusive"
@@ -41,12 +46,13 @@ def verdict(low: float, high: float, n: int, direction: str, threshold: float) -
     raise ValueError(f"unknown direction {direction!r}")
 
 
-def rule_text(direction: str, threshold: float) -> str:
+def rule_text(direction: str, threshold: float, min_n: int = 1) -> str:
+    few = f"n < {max(min_n, 1)}: inconclusive"
     if direction == "below":
         return (f"supported if CI high <= {threshold:g}; contradicted if CI low > {threshold:g}; "
-                "else inconclusive; no data: inconclusive")
+                f"else inconclusive; {few}")
     return (f"supported if CI low > {threshold:g}; contradicted if CI high <= {threshold:g}; "
-            "else inconclusive; no data: inconclusive")
+            f"else inconclusive; {few}")
 
 
 def _geo_ci(values, n_boot: int, seed: int, key) -> tuple[float, float, float, int]:
@@ -58,11 +64,13 @@ def _geo_ci(values, n_boot: int, seed: int, key) -> tuple[float, float, float, i
     return float(np.exp(ci.estimate)), float(np.exp(ci.low)), float(np.exp(ci.high)), ci.n
 
 
-def _row(claim, statement, editor, metric, estimate, low, high, n, unit, direction, threshold, source) -> dict:
+def _row(claim, statement, editor, metric, estimate, low, high, n, unit, direction, threshold, min_n,
+         source) -> dict:
     return {"claim": claim, "statement": statement, "editor": editor, "metric": metric, "figure": estimate,
             "ci_low": low, "ci_high": high, "n": int(n), "n_unit": unit, "direction": direction,
-            "threshold": float(threshold), "verdict": verdict(low, high, n, direction, threshold),
-            "rule": rule_text(direction, threshold), "source": source}
+            "threshold": float(threshold), "min_n": int(min_n),
+            "verdict": verdict(low, high, n, direction, threshold, min_n),
+            "rule": rule_text(direction, threshold, min_n), "source": source}
 
 
 def _column(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -70,45 +78,47 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
     return frame[name] if name in frame.columns else pd.Series(np.nan, index=frame.index, dtype="float64")
 
 
-def _case_claim(claim, statement, per_case, editor, metric, value, threshold, direction, n_boot, seed, source):
+def _case_claim(claim, statement, per_case, editor, metric, value, threshold, direction, n_boot, seed, min_cases,
+                source):
     sel = per_case[(per_case["editor"] == editor) & (per_case["metric"] == metric)] if len(per_case) else per_case
     values = value(sel).to_numpy(dtype="float64") if len(sel) else np.array([])
     ci = bootstrap_mean_ci(values, n_boot=n_boot, seed=seed, key=("claim", claim, editor, metric))
     return _row(claim, statement, editor, metric, ci.estimate, ci.low, ci.high, ci.n, "test cases", direction,
-                threshold, source)
+                threshold, min_cases, source)
 
 
 def per_editor_claims(per_case: pd.DataFrame, transfer: pd.DataFrame, editor: str, metric: str, margin: float,
-                      n_boot: int, seed: int) -> list[dict]:
+                      n_boot: int, seed: int, min_cases: int) -> list[dict]:
     """C1-C4 for one editor."""
     rows = [
         _case_claim("C1", "a fixed golden layer (BF on proxy) scores close to the sample-wise optimum",
                     per_case, editor, metric, lambda s: s["optimum"] - s["bf"], margin, "below", n_boot, seed,
-                    "regret (bf, per case: optimum - score at BF's layer)"),
+                    min_cases, "regret (bf, per case: optimum - score at BF's layer)"),
         _case_claim("C2", "the golden layer found on the proxy split holds on the test split",
                     per_case, editor, metric, lambda s: s["test_best"] - s["bf"], margin, "below", n_boot, seed,
-                    "regret (per case: score at the test-best layer - score at BF's proxy layer)"),
+                    min_cases, "regret (per case: score at the test-best layer - score at BF's proxy layer)"),
     ]
     sel = transfer[(transfer["editor"] == editor) & (transfer["metric"] == metric) & (transfer["locator"] == "bf")
                    & (transfer["source"] != transfer["target"])] if len(transfer) else transfer
     gaps = sel["gap_to_own"].to_numpy(dtype="float64") if len(sel) else np.array([])
     ci = bootstrap_mean_ci(gaps, n_boot=n_boot, seed=seed, key=("claim", "C3", editor, metric))
     rows.append(_row("C3", "golden layers transfer across datasets", editor, metric, ci.estimate, ci.low, ci.high,
-                     ci.n, "dataset pairs", "below", margin, source="transfer (bf, source != target: gap_to_own)"))
+                     ci.n, "dataset pairs", "below", margin, MIN_UNITS, source="transfer (bf, source != target: gap_to_own)"))
     rows.append(_case_claim("C4", "LGA beats CMA (paper: up to +8.56 rewrite, +9.16 rephrase accuracy)",
                             per_case, editor, metric, lambda s: s["lga"] - s["cma"], 0.0, "above", n_boot, seed,
-                            "lga_vs_cma (per case: score at LGA's layer - score at CMA's layer)"))
+                            min_cases, "lga_vs_cma (per case: score at LGA's layer - score at CMA's layer)"))
     return rows
 
 
 def claims_table(per_case: pd.DataFrame, transfer: pd.DataFrame, runtime: pd.DataFrame, reference_editor: str,
-                 metric: str = "rewrite_acc", margin: float = 0.05, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+                 metric: str = "rewrite_acc", margin: float = 0.05, n_boot: int = 2000, seed: int = 0,
+                 min_cases: int = 5) -> pd.DataFrame:
     """C1-C6 and B1. ``per_case`` is the per-case frame of :func:`goldenlayers.analysis.compare.compare_locators`,
     with ``lga_per_case`` added by :func:`goldenlayers.analysis.per_case_layer.per_case_layer_table` (B1 is
     inconclusive without it)."""
     editors = sorted(set(per_case["editor"])) if len(per_case) else []
     editor = reference_editor if reference_editor in editors or not editors else editors[0]
-    rows = per_editor_claims(per_case, transfer, editor, metric, margin, n_boot, seed)
+    rows = per_editor_claims(per_case, transfer, editor, metric, margin, n_boot, seed, min_cases)
     for column, claim, statement, threshold in (
             ("speedup_lga_vs_bf_all_layers", "C5a", "LGA is 7-12x faster than brute force (all layers)", 7.0),
             ("speedup_lga_vs_cma", "C5b", "LGA is faster than CMA", 1.0)):
@@ -116,9 +126,9 @@ def claims_table(per_case: pd.DataFrame, transfer: pd.DataFrame, runtime: pd.Dat
         est, low, high, n = _geo_ci(values, n_boot, seed, ("claim", claim))
         rows.append(_row(claim, statement, editor, "seconds per case", est, low, high, n,
                          "datasets (geometric mean of per-dataset speed-ups, same cases)", "above", threshold,
-                         f"runtime ({column})"))
+                         MIN_UNITS, f"runtime ({column})"))
     per_editor = {e: {r["claim"]: r["verdict"] for r in per_editor_claims(per_case, transfer, e, metric, margin,
-                                                                            n_boot, seed)} for e in editors}
+                                                                            n_boot, seed, min_cases)} for e in editors}
     verdicts = [v for by_claim in per_editor.values() for c, v in by_claim.items() if c in ("C1", "C2", "C4")]
     held = sum(v == "supported" for v in verdicts)
     if len(editors) < 2:
@@ -134,14 +144,14 @@ def claims_table(per_case: pd.DataFrame, transfer: pd.DataFrame, runtime: pd.Dat
                  "ci_high": np.nan, "n": len(editors), "n_unit": "editors (figure: fraction of (editor, claim) "
                  "verdicts that are supported; per editor: " + "; ".join(
                      f"{e}: " + " ".join(f"{c}={v}" for c, v in sorted(by.items())) for e, by in per_editor.items())
-                 + ")", "direction": "all editors", "threshold": np.nan, "verdict": c6,
+                 + ")", "direction": "all editors", "threshold": np.nan, "min_n": 2, "verdict": c6,
                  "rule": "supported if C1, C2 and C4 are supported for every editor; contradicted if any is "
                          "contradicted for some editor; else inconclusive (also with fewer than 2 editors)",
                  "source": "C1, C2, C4 per editor"})
     rows.append(_case_claim("B1", "beyond the paper: a test case edited at its own LGA layer scores higher than at "
                             "the fixed golden layer (BF on proxy)", per_case, editor, metric,
                             lambda s: _column(s, "lga_per_case") - s["bf"], 0.0, "above", n_boot, seed,
-                            "per_case_layer (per case: score at the case's own LGA layer - score at BF's layer; "
+                            min_cases, "per_case_layer (per case: score at the case's own LGA layer - score at BF's layer; "
                             "the cases whose own layer was edited)"))
     out = pd.DataFrame(rows, columns=CLAIMS_COLUMNS)
     out["n"] = out["n"].astype("int64")

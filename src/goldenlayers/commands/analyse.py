@@ -144,11 +144,13 @@ def run(args) -> None:
                                   tukey_k=args.tukey_k, quantile_method=args.quantile_method, failed=args.failed)
     write_table(sens, out / "proxy_size", formats=("csv", "parquet"), metadata={**meta, "repeats": args.repeats})
     claims = claims_table(per_case, transfer, runtime, args.reference_editor, metric=args.claims_metric,
-                          margin=args.claims_margin, n_boot=args.n_boot, seed=args.seed)
+                          margin=args.claims_margin, n_boot=args.n_boot, seed=args.seed,
+                          min_cases=args.min_cases)
     write_table(claims, out / "claims", formats=("csv", "md", "parquet"), metadata=meta,
                 title="Claims of the paper against this run",
                 note=f"Verdicts follow the rule in each row, from the 95% interval alone (seeded bootstrap, "
-                     f"{args.n_boot} resamples); margin for 'close' (C1-C3): {args.claims_margin:g} "
+                     f"{args.n_boot} resamples) and n: fewer than min_n cases ({args.min_cases}, analysis.min_cases) "
+                     f"or datasets/pairs is inconclusive; margin for 'close' (C1-C3): {args.claims_margin:g} "
                      f"(analysis.claims_margin); metric: {args.claims_metric}; reference editor: "
                      f"{args.reference_editor}. {TIE_RULE}")
     for row in claims.itertuples(index=False):
