@@ -147,6 +147,28 @@ def test_each_case_gets_its_own_choice_by_the_golden_layers_rule():
     assert lga_case_choices(per_case, k=0.5) == stored
 
 
+def reference_greedy(model, tokenizer, prompt: str, max_tokens: int) -> str:
+    """The greedy answer by the rule of old_answer.py's docstring, each step a full forward of the whole text
+    (no key/value cache): the independent check of the cached decoding."""
+    ids, produced, budget, slack = list(tokenizer(prompt).input_ids), [], max_tokens, 3
+    with torch.no_grad():
+        while budget > 0:
+            token = int(model(input_ids=torch.tensor([ids + produced])).logits[0, -1].argmax())
+            if token == tokenizer.eos_token_id:
+                break
+            produced.append(token)
+            text = tokenizer.decode(produced, skip_special_tokens=True)
+            if not text.strip():
+                if slack == 0:
+                    break
+                slack -= 1
+                continue
+            if "\n" in text.lstrip():
+                break
+            budget -= 1
+    return tokenizer.decode(produced, skip_special_tokens=True).strip().split("\n", 1)[0].strip()
+
+
 def test_old_answer_modes_and_greedy_length():
     model, tokenizer, _ = tiny("gpt2")
     case = CASES[0]
@@ -163,6 +185,27 @@ def test_old_answer_modes_and_greedy_length():
     assert greedy.text == tokenizer.decode(produced, skip_special_tokens=True).strip() != ""
     # one fewer token allowed: a shorter text
     assert len(greedy_continuation(model, tokenizer, case.prompt, budget - 1)) < len(greedy.text)
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "gemma3"])
+def test_cached_greedy_equals_full_recompute_on_every_family(family):
+    model, tokenizer, _ = tiny(family)
+    for case in CASES:
+        assert greedy_continuation(model, tokenizer, case.prompt, 12) == reference_greedy(model, tokenizer,
+                                                                                         case.prompt, 12)
+
+
+def test_cached_greedy_equals_full_recompute_on_smollm2_wikibio(smollm2):
+    """The long prompts the cache is for (WikiBio: ~100-token passages, sentence-long answers) on the real model."""
+    from goldenlayers.data.loaders import load_cases
+
+    model, tokenizer, _ = smollm2
+    cases = load_cases(ROOT / "data/benchmarks/wikibio/knowedit_wikibio-test-all_sample.json", "knowedit_wikibio",
+                       "wikibio").cases[:2]
+    for case in cases:
+        budget = min(encode_qa(tokenizer, case.prompt, case.target_new).n_answer, 12)
+        cached = greedy_continuation(model, tokenizer, case.prompt, budget)
+        assert cached and cached == reference_greedy(model, tokenizer, case.prompt, budget)
 
 
 def test_cli_writes_the_contract(tmp_path):

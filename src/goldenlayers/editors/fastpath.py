@@ -31,7 +31,6 @@ restores them bit-exactly), and a fingerprint of the rewritten weights guards th
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -42,7 +41,7 @@ from torch import nn
 from ..models.hooks import hooks
 from ..errors import GoldenLayersError
 from ..models.layout import resolve_layout, text_config
-from ..models.tokens import answer_positions, output_logits, pad_batch
+from ..models.tokens import answer_positions, kv_cache_name, output_logits, pad_batch
 from . import case_cache as _case_cache
 from .request import EditContext
 from .target_value import ProblemBatch, TargetValue, ValueProblem, block_index_of, run_value_optimisations
@@ -97,12 +96,6 @@ def _owner(layout) -> nn.Module:
     """The module whose forward runs the block list (LlamaModel, GPT2Model, Gemma3TextModel)."""
     path = layout.blocks_path.rsplit(".", 1)[0] if "." in layout.blocks_path else ""
     return layout.model.get_submodule(path) if path else layout.model
-
-
-def _cache_name(owner: nn.Module) -> str:
-    """The name of the KV-cache argument and output field: ``cache`` since transformers 5.x renamed it
-    (``past_key_values`` warns there and goes in 5.40), ``past_key_values`` in the versions before."""
-    return "cache" if "cache" in inspect.signature(owner.forward).parameters else "past_key_values"
 
 
 class _PrefixKV:
@@ -205,7 +198,7 @@ def _prefix_state(ctx: EditContext, problem: ValueProblem | ProblemBatch) -> _Pr
 
     with hooks([(block, capture(i)) for i, block in enumerate(layout.blocks)], pre=True, with_kwargs=True):
         out = owner(input_ids=ids, attention_mask=mask, use_cache=True)
-    cache = getattr(out, _cache_name(owner))
+    cache = getattr(out, kv_cache_name(owner))
     layers = getattr(cache, "layers", None)
     if layers is None or len(layers) != layout.n_layers:
         return None
@@ -330,7 +323,7 @@ def optimize_targets_fast(ctx: EditContext, problems: list[ValueProblem], module
     target_idx_t = torch.tensor(batch.target_pos, device=device) - lookups[target_rows_t]
     kl_rows_t = torch.tensor(batch.kl_rows, device=device)
     block_input = state.block_inputs[layer]
-    cache_arg = {_cache_name(owner): cache}
+    cache_arg = {kv_cache_name(owner): cache}
 
     def read_logits():
         hidden = owner(input_ids=state.suffix_ids, attention_mask=state.masks, position_ids=state.position_ids,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
-from ..models.tokens import encode_qa, output_logits
+from ..models.tokens import encode_qa, kv_cache_name, output_logits
 from .options import OLD_ANSWER_MODES
 
 
@@ -30,20 +30,26 @@ class OldAnswer:
 
 @torch.no_grad()
 def greedy_continuation(model, tokenizer, prompt: str, max_tokens: int) -> str:
-    """Greedy text after ``prompt`` (up to ``max_tokens`` tokens; EOS or a newline after some text ends it)."""
+    """Greedy text after ``prompt`` (up to ``max_tokens`` tokens; EOS or a newline after some text ends it).
+
+    Decoded with the model's key/value cache: the prompt is read once and each step feeds only the newest
+    token (a 100-token WikiBio prompt and a 35-token answer: one forward of the prompt and 35 of one token,
+    instead of 35 forwards of the whole growing text)."""
     device = next(model.parameters()).device
-    ids = list(tokenizer(prompt).input_ids)
+    feed = torch.tensor([list(tokenizer(prompt).input_ids)], device=device)
     eos = tokenizer.eos_token_id
     produced: list[int] = []
+    base, cache_name, cache = model.base_model, kv_cache_name(model.base_model), None
     # leading whitespace-only tokens (a newline, a lone space) do not count towards the budget, up to a few
     budget, slack = max_tokens, 3
     while budget > 0:
-        input_ids = torch.tensor([ids + produced], device=device)
-        hidden = model.base_model(input_ids=input_ids).last_hidden_state[:, -1]
-        token = int(output_logits(model, hidden).argmax(-1))
+        out = base(input_ids=feed, use_cache=True, **{cache_name: cache})
+        cache = getattr(out, cache_name)
+        token = int(output_logits(model, out.last_hidden_state[:, -1]).argmax(-1))
         if eos is not None and token == eos:
             break
         produced.append(token)
+        feed = torch.tensor([[token]], device=device)
         text = tokenizer.decode(produced, skip_special_tokens=True)
         if not text.strip():
             if slack == 0:

@@ -7,6 +7,8 @@ across the boundary, the answer is tokenised on its own (with its leading space)
 
 from __future__ import annotations
 
+import inspect
+
 from dataclasses import dataclass
 
 import torch
@@ -58,6 +60,13 @@ def answer_positions(qas: list[QA]) -> tuple[torch.Tensor, torch.Tensor, torch.T
             positions.append(position - 1)
             targets.append(qa.ids[position])
     return torch.tensor(rows), torch.tensor(positions), torch.tensor(targets)
+
+
+def kv_cache_name(module: torch.nn.Module) -> str:
+    """The name of the key/value-cache argument and output field of ``module``'s forward (a base model such as
+    LlamaModel): ``cache`` since transformers 5.x renamed it (``past_key_values`` warns there and goes in
+    5.40), ``past_key_values`` in the versions before."""
+    return "cache" if "cache" in inspect.signature(module.forward).parameters else "past_key_values"
 
 
 def output_logits(model, hidden: torch.Tensor) -> torch.Tensor:
