@@ -137,11 +137,14 @@ def test_lint_is_clean(workdir, configfile):
     assert result.returncode == 0 and "Lints for" not in output, output[-4000:]
 
 
-def test_a_dataset_can_override_the_split(workdir):
-    """datasets.<name>.split overrides the global split for that dataset only (the default config gives WikiBio,
-    whose long targets make every edit costly, fewer cases)."""
+def test_a_dataset_can_override_the_split_and_the_locator_sets(workdir):
+    """datasets.<name>.split, .lga and .cma override the global split and locator proxy sizes for that dataset
+    only (the default config gives WikiBio, whose long targets and prompts make every edit and trace costly,
+    fewer cases)."""
     config = yaml.safe_load((workdir / "config/tiny.yaml").read_text())
-    config["datasets"]["zsre"] = {"source": "sample", "split": {"proxy_size": 1, "test_size": 3}}
+    config["lga"]["proxy_size"], config["cma"]["proxy_size"] = 6, 5
+    config["datasets"]["zsre"] = {"source": "sample", "split": {"proxy_size": 1, "test_size": 3},
+                                  "lga": {"proxy_size": 3}, "cma": {"proxy_size": None}}
     (workdir / "config/tiny-split.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(workdir, "-n", "-p", "--forceall", "--replace-workflow-config", "--configfile",
                        "config/tiny-split.yaml")
@@ -150,3 +153,12 @@ def test_a_dataset_can_override_the_split(workdir):
     commands = {m[1]: m[0] for m in re.finditer(r"goldenlayers split-dataset --input results/data/(\w+)/\S+ .*", text)}
     assert "--proxy-size 1 --test-size 3" in commands["zsre"], commands
     assert "--proxy-size 2 --test-size 2" in commands["counterfact"], commands
+    for kind, sizes in (("lga", {"zsre": "--proxy-size 3", "counterfact": "--proxy-size 6"}),
+                        ("cma", {"zsre": None, "counterfact": "--proxy-size 5"})):
+        located = {m[1]: m[0] for m in re.finditer(rf"goldenlayers {kind} .*--cases results/data/(\w+)/proxy\.parquet.*", text)}
+        for dataset, size in sizes.items():
+            if size is None:  # null: the proxy split alone, no topping up
+                assert "--pool" not in located[dataset] and "--proxy-size" not in located[dataset], located
+            else:
+                assert f"--pool results/data/{dataset}/cases.parquet" in located[dataset], located
+                assert size in located[dataset], located

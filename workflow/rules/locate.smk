@@ -24,7 +24,7 @@ rule lga:
         tukey_k=config["lga"]["tukey_k"],
         quantile_method=config["lga"]["quantile_method"],
         old_answer=config["lga"]["old_answer"],
-        pool=lambda w, input: _locate_pool(input, "lga"),
+        pool=lambda w, input: _locate_pool(input, "lga", w.dataset),
     conda:
         "../../envs/goldenlayers.yaml"
     log:
@@ -92,7 +92,7 @@ rule cma:
         max_batch=config["cma"]["max_batch"],
         seed=config["seed"],
         trace_cases=config["cma"]["cases"],
-        pool=lambda w, input: _locate_pool(input, "cma"),
+        pool=lambda w, input: _locate_pool(input, "cma", w.dataset),
     conda:
         "../../envs/goldenlayers.yaml"
     log:

@@ -9,9 +9,14 @@ def _locate_common(wildcards, threads):
             f" --device {config['device']} --dtype {config['dtype']} --threads {threads}")
 
 
-def _locate_pool(input, kind):
-    """--pool/--exclude/--proxy-size when config <kind>.proxy_size is set (the locator's larger proxy set)."""
-    size = config[kind].get("proxy_size")
+def locator_proxy_size(kind, dataset):
+    """The locator's proxy set size: the dataset's own `<kind>.proxy_size`, else config <kind>.proxy_size."""
+    return {**config[kind], **dataset_entry(dataset).get(kind, {})}.get("proxy_size")
+
+
+def _locate_pool(input, kind, dataset):
+    """--pool/--exclude/--proxy-size when the locator's proxy size is set (its larger proxy set)."""
+    size = locator_proxy_size(kind, dataset)
     if size is None:
         return ""
     return (f"--pool {input.pool} --exclude {input.exclude} --proxy-size {int(size)}"
