@@ -35,6 +35,8 @@ def test_shipped_configs_validate_and_fill_defaults():
         (lambda c: c.update(edtors=["rome"]), "edtors", "unknown key"),
         (lambda c: c["datasets"].update(wikibio={"split": {"test_sise": 1}}), "datasets.wikibio.split.test_sise", "unknown key"),
         (lambda c: c["split"].update(proxy_size="three"), "split.proxy_size", "not of type"),
+        (lambda c: c["datasets"]["counterfact"].update(lga={"proxy_sise": 3}), "datasets.counterfact.lga.proxy_sise",
+         "unknown key"),
         (lambda c: c.update(editors=["rome", "grace"]), "editors.1", "grace"),
         (lambda c: c["datasets"].update(mquake={}), "datasets.mquake.format", "needs `format`"),
         (lambda c: c["datasets"].update(mquake={"format": "counterfact"}), "datasets.mquake.path", "needs `path`"),

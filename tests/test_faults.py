@@ -131,13 +131,21 @@ def test_layer_outside_model_fails_before_writing(tmp_path):
     assert code == 2 and not out.exists()
 
 
-def test_corrupted_model_weights_are_named(tmp_path):
+def test_corrupted_model_weights_are_named(tmp_path, monkeypatch):
     from goldenlayers.errors import InputError
+    from goldenlayers.models import load as load_module
     from goldenlayers.models.load import load_model, prepare_model
 
     model_dir = tmp_path / "model"
     prepare_model("tiny-gpt2", {"source": "tiny", "family": "gpt2", "num_layers": 2}, model_dir)
     weights = model_dir / "model.safetensors"
+    # unchanged weights (the size and time recorded at preparation) load without being hashed again
+    with monkeypatch.context() as patch:
+        patch.setattr(load_module, "sha256_file", lambda path: pytest.fail(f"hashed {path} on load"))
+        load_model(model_dir, device="cpu")
+    # a touched file (copied, restored) is hashed: same bytes, so it loads
+    os.utime(weights, ns=(10**18, 10**18))
+    load_model(model_dir, device="cpu")
     data = bytearray(weights.read_bytes())
     data[-100] ^= 0xFF
     weights.write_bytes(bytes(data))

@@ -110,6 +110,27 @@ def _prepare_hub(name: str, spec: dict, out_dir: Path) -> dict:
     return {"revision": commit, "load_from": path}
 
 
+def _stat(path: Path) -> list[int]:
+    status = path.stat()
+    return [status.st_size, status.st_mtime_ns]
+
+
+def check_weights(model_dir: Path, info: dict) -> None:
+    """The prepared weights are the ones recorded: a file whose size and modification time are those recorded
+    at preparation is taken as unchanged; any other is hashed and compared with the recorded sha256 (hashing
+    every load would cost each job ~1 s for SmolLM2 and about a minute for a 12B model's 24 GB)."""
+    if info["load_from"] != ".":
+        return
+    stats = info.get("weights_stat", {})
+    for weight_file, expected in info.get("weights_sha256", {}).items():
+        path = model_dir / weight_file
+        if path.exists() and stats.get(weight_file) == _stat(path):
+            continue
+        if not path.exists() or sha256_file(path) != expected:
+            raise InputError("weights do not match the sha256 recorded when the model was prepared; "
+                             "delete the folder and rerun", file=path, field="weights_sha256")
+
+
 def prepare_model(name: str, spec: dict, out_dir: str | os.PathLike, seed: int = 0) -> Path:
     """Make ``out_dir`` hold what :func:`load_model` needs; write ``prepare.json`` last (the rule's output)."""
     out_dir = Path(out_dir)
@@ -133,6 +154,7 @@ def prepare_model(name: str, spec: dict, out_dir: str | os.PathLike, seed: int =
         "spec": spec,
         **info,
         "weights_sha256": {w.name: sha256_file(w) for w in weights},
+        "weights_stat": {w.name: _stat(w) for w in weights},
     }
     write_json(out_dir / "prepare.json", record)
     return out_dir / "prepare.json"
@@ -174,10 +196,7 @@ def load_model(model_dir: str | os.PathLike, device: str = "auto", dtype: str = 
         raise InputError(f"cannot read the prepared model record: {err}", file=info_path) from err
     spec = info["spec"]
     load_from = model_dir if info["load_from"] == "." else Path(info["load_from"])
-    for weight_file, expected in info.get("weights_sha256", {}).items():
-        if info["load_from"] == "." and sha256_file(model_dir / weight_file) != expected:
-            raise InputError("weights do not match the sha256 recorded when the model was prepared; "
-                             "delete the folder and rerun", file=model_dir / weight_file, field="weights_sha256")
+    check_weights(model_dir, info)
     target = resolve_device(device)
     chosen = resolve_dtype(dtype, target, spec, load_from)
     torch_dtype = DTYPES[chosen]
