@@ -120,7 +120,9 @@ def run(args) -> None:
     write_table(runtime, out / "runtime", formats=("csv", "md", "tex", "parquet"), digits=2, metadata=meta,
                 title="Runtime of golden-layer search: seconds per case processed, on the same cases",
                 note="BF = a proxy case's seconds summed over the grid layers with the reference editor "
-                     "(*_all_layers: x num_layers / n_grid_layers); LGA, CMA = a processed case's own seconds "
+                     "(each edit's seconds include its share of the value optimisation; the pre-edit predictions, "
+                     "made once per case for every layer and editor, about 1-2 s per case on SmolLM2, are not "
+                     "counted) (*_all_layers: x num_layers / n_grid_layers); LGA, CMA = a processed case's own seconds "
                      "(lga_cases / cma_cases). Speed-ups are ratios of mean seconds per case over the cases both "
                      "sides processed (*_n_common). Missing times say why (*_missing).")
     lga_test_cases = read_locator_cases(args.lga_test_cases, "lga")
