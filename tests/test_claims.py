@@ -4,6 +4,7 @@ on constructed inputs (no model, no workflow)."""
 from __future__ import annotations
 
 import logging
+import re
 
 import numpy as np
 import pandas as pd
@@ -73,18 +74,33 @@ def test_verdict_rule(low, high, n, direction, threshold, expected):
 def test_a_verdict_needs_min_n_cases():
     # four cases tied at the ceiling: every paired difference 0, interval [0, 0]; too few for any verdict
     assert verdict(0.0, 0.0, 4, "above", 0.0, min_n=5) == "inconclusive"
-    assert verdict(0.0, 0.0, 5, "above", 0.0, min_n=5) == "contradicted"
+    assert verdict(-0.1, 0.0, 4, "above", 0.0, min_n=5) == "inconclusive"
+    assert verdict(-0.1, 0.0, 5, "above", 0.0, min_n=5) == "contradicted"
     assert verdict(0.1, 0.3, 4, "above", 0.0, min_n=5) == "inconclusive"
+    # enough cases, but every one tied at the threshold (both locators chose the same layer): nothing to judge by
+    assert verdict(0.0, 0.0, 8, "above", 0.0, min_n=5) == "inconclusive"
+    assert verdict(0.05, 0.05, 8, "below", 0.05, min_n=5) == "inconclusive"
+    # all tied away from the threshold still decides: 8 cases at regret 0 are within a 0.05 margin
+    assert verdict(0.0, 0.0, 8, "below", 0.05, min_n=5) == "supported"
 
 
 def independent_verdict(row) -> str:
     """The rule as the table states it, re-implemented from the row's own columns."""
-    if row["claim"] == "C6":
-        return row["verdict"] if row["verdict"] in ("supported", "contradicted", "inconclusive") else "bad"
     assert f"n < {row['min_n']}: inconclusive" in row["rule"]
+    if row["claim"] == "C6":
+        # from the per-editor verdicts spelled out in n_unit ("r-rome: C1=supported C2=... C4=...; rome: ...")
+        per_editor = [v.split("=")[1] for v in re.findall(r"C[124]=\w+", row["n_unit"])]
+        if row["n"] < row["min_n"]:
+            return "inconclusive"
+        if "contradicted" in per_editor:
+            return "contradicted"
+        return "supported" if per_editor and all(v == "supported" for v in per_editor) else "inconclusive"
     if row["n"] < row["min_n"] or not (np.isfinite(row["ci_low"]) and np.isfinite(row["ci_high"])):
         return "inconclusive"
     t = row["threshold"]
+    if row["ci_low"] == row["ci_high"] == t:
+        assert "(all tied): inconclusive" in row["rule"]
+        return "inconclusive"
     if row["direction"] == "below":
         assert f"CI high <= {t:g}" in row["rule"]
         return "supported" if row["ci_high"] <= t else ("contradicted" if row["ci_low"] > t else "inconclusive")

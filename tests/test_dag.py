@@ -139,8 +139,7 @@ def test_lint_is_clean(workdir, configfile):
 
 def test_a_dataset_can_override_the_split_and_the_locator_sets(workdir):
     """datasets.<name>.split, .lga and .cma override the global split and locator proxy sizes for that dataset
-    only (the default config gives WikiBio, whose long targets and prompts make every edit and trace costly,
-    fewer cases)."""
+    only (e.g. fewer cases for WikiBio, whose long targets and prompts make every edit and trace costly)."""
     config = yaml.safe_load((workdir / "config/tiny.yaml").read_text())
     config["lga"]["proxy_size"], config["cma"]["proxy_size"] = 6, 5
     config["datasets"]["zsre"] = {"source": "sample", "split": {"proxy_size": 1, "test_size": 3},

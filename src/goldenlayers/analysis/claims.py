@@ -10,6 +10,8 @@ Every verdict follows a rule written in the table (column ``rule``), from the in
   ``analysis.min_cases`` for the claims over test cases (C1, C2, C4, B1) and :data:`MIN_UNITS` for those over
   datasets or dataset pairs (C3, C5): a bootstrap over a handful of cases, or of tied scores at the ceiling, gives
   an interval of width zero that no verdict should rest on;
+- an interval of width zero *at* the threshold (every case tied, e.g. LGA and CMA chose the same layer, so every
+  paired difference is 0): *inconclusive*, since the cases carry no difference to judge by;
 - C6 (``all editors``): *supported* if C1, C2 and C4 are supported for every editor, *contradicted* if any of
   them is contradicted for some editor, else *inconclusive* (also with fewer than two editors).
 
@@ -32,12 +34,16 @@ CLAIMS_COLUMNS = ["claim", "statement", "editor", "metric", "figure", "ci_low", 
                   "direction", "threshold", "min_n", "verdict", "rule", "source"]
 VERDICTS = ("supported", "contradicted", "inconclusive")
 MIN_UNITS = 3
-"""The fewest datasets (C5) or dataset pairs (C3) a verdict rests on."""
+"""The fewest datasets (C5) or dataset pairs (C3) a verdict rests on: below three, a percentile bootstrap has at
+most three distinct resample means to take quantiles from. It is a floor, not a guarantee: with three to five
+datasets the interval is rough, and only a large effect (C5's speed-ups are tens to hundreds) clears it."""
 
 
 def verdict(low: float, high: float, n: int, direction: str, threshold: float, min_n: int = 1) -> str:
     """The verdict of one interval by the rule in the module docstring."""
     if n < max(min_n, 1) or not (np.isfinite(low) and np.isfinite(high)):
+        return "inconclusive"
+    if low == high == threshold:
         return "inconclusive"
     if direction == "below":
         return "supported" if high <= threshold else "contradicted" if low > threshold else "inconclusive"
@@ -47,7 +53,7 @@ def verdict(low: float, high: float, n: int, direction: str, threshold: float, m
 
 
 def rule_text(direction: str, threshold: float, min_n: int = 1) -> str:
-    few = f"n < {max(min_n, 1)}: inconclusive"
+    few = f"CI [{threshold:g}, {threshold:g}] (all tied): inconclusive; n < {max(min_n, 1)}: inconclusive"
     if direction == "below":
         return (f"supported if CI high <= {threshold:g}; contradicted if CI low > {threshold:g}; "
                 f"else inconclusive; {few}")
@@ -146,7 +152,7 @@ def claims_table(per_case: pd.DataFrame, transfer: pd.DataFrame, runtime: pd.Dat
                      f"{e}: " + " ".join(f"{c}={v}" for c, v in sorted(by.items())) for e, by in per_editor.items())
                  + ")", "direction": "all editors", "threshold": np.nan, "min_n": 2, "verdict": c6,
                  "rule": "supported if C1, C2 and C4 are supported for every editor; contradicted if any is "
-                         "contradicted for some editor; else inconclusive (also with fewer than 2 editors)",
+                         "contradicted for some editor; else inconclusive; n < 2: inconclusive",
                  "source": "C1, C2, C4 per editor"})
     rows.append(_case_claim("B1", "beyond the paper: a test case edited at its own LGA layer scores higher than at "
                             "the fixed golden layer (BF on proxy)", per_case, editor, metric,

@@ -54,10 +54,14 @@ def load_args(dataset):
     return " ".join(args)
 
 
+def dataset_split(dataset):
+    """The dataset's split settings: config["split"], overridden by the dataset's own `split` entry."""
+    return {**config["split"], **dataset_entry(dataset).get("split", {})}
+
+
 def split_args(dataset):
-    """split-dataset options: config["split"], overridden by the dataset's own `split` entry
-    (proxy_size/test_size null = derived / all the rest)."""
-    split = {**config["split"], **dataset_entry(dataset).get("split", {})}
+    """split-dataset options from :func:`dataset_split` (proxy_size/test_size null = derived / all the rest)."""
+    split = dataset_split(dataset)
     args = [f"--proxy-fraction {float(split['proxy_fraction'])}", f"--proxy-min {int(split['proxy_min'])}",
             f"--seed {int(split['seed'])}"]
     if split["proxy_size"] is not None:

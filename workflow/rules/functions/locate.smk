@@ -20,7 +20,7 @@ def _locate_pool(input, kind, dataset):
     if size is None:
         return ""
     return (f"--pool {input.pool} --exclude {input.exclude} --proxy-size {int(size)}"
-            f" --pool-seed {config['split'].get('seed', 0)}")
+            f" --pool-seed {dataset_split(dataset).get('seed', 0)}")
 
 
 def locate_targets(kinds=("lga", "cma"), per_case=True):
