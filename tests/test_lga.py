@@ -16,7 +16,7 @@ from goldenlayers.data.schema import EditCase
 from goldenlayers.io import read_parquet_metadata
 from goldenlayers.locate import lga as lga_module
 from goldenlayers.locate.lga import layer_params, run_lga
-from goldenlayers.locate.old_answer import greedy_continuation, old_answer
+from goldenlayers.locate.old_answer import greedy_continuation, greedy_text, old_answer
 from goldenlayers.locate.tukey import tukey_golden
 from goldenlayers.models.tiny import TINY_FAMILIES, build_tiny
 from goldenlayers.models.tokens import encode_qa, output_logits
@@ -149,27 +149,19 @@ def test_each_case_gets_its_own_choice_by_the_golden_layers_rule():
 
 
 def reference_greedy(model, tokenizer, prompt: str, max_tokens: int) -> str:
-    """The greedy answer by the rule of old_answer.py's docstring, each step a full forward of the whole text
+    """The greedy answer by old_answer.greedy_text's stopping rule, each step a full forward of the whole text
     (no key/value cache; logits at the last position only, as the decoding before the cache computed them): the
     independent check of the cached decoding, and its baseline in benchmarks/greedy_benchmark.py."""
-    ids, produced, budget, slack = list(tokenizer(prompt).input_ids), [], max_tokens, 3
-    with torch.no_grad():
-        while budget > 0:
-            hidden = model.base_model(input_ids=torch.tensor([ids + produced])).last_hidden_state[:, -1]
-            token = int(output_logits(model, hidden).argmax(-1))
-            if token == tokenizer.eos_token_id:
-                break
-            produced.append(token)
-            text = tokenizer.decode(produced, skip_special_tokens=True)
-            if not text.strip():
-                if slack == 0:
-                    break
-                slack -= 1
-                continue
-            if "\n" in text.lstrip():
-                break
-            budget -= 1
-    return tokenizer.decode(produced, skip_special_tokens=True).strip().split("\n", 1)[0].strip()
+    ids = list(tokenizer(prompt).input_ids)
+
+    @torch.no_grad()
+    def next_token(last):
+        if last is not None:
+            ids.append(last)
+        hidden = model.base_model(input_ids=torch.tensor([ids])).last_hidden_state[:, -1]
+        return int(output_logits(model, hidden).argmax(-1))
+
+    return greedy_text(tokenizer, next_token, max_tokens)
 
 
 def test_old_answer_modes_and_greedy_length():

@@ -14,6 +14,7 @@ other answer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -28,29 +29,19 @@ class OldAnswer:
     source: str        # "ground_truth" or "greedy"
 
 
-@torch.no_grad()
-def greedy_continuation(model, tokenizer, prompt: str, max_tokens: int) -> str:
-    """Greedy text after ``prompt`` (up to ``max_tokens`` tokens; EOS or a newline after some text ends it).
-
-    Decoded with the model's key/value cache: the prompt is read once and each step feeds only the newest
-    token (a 100-token WikiBio prompt and a 35-token answer: one forward of the prompt and 35 of one token,
-    instead of 35 forwards of the whole growing text). In float32 the text equals the uncached decoding's
-    (tests/test_lga.py); in bfloat16 on a GPU the two can part at a near-tie of two tokens."""
-    device = next(model.parameters()).device
-    feed = torch.tensor([list(tokenizer(prompt).input_ids)], device=device)
+def greedy_text(tokenizer, next_token: Callable[[int | None], int], max_tokens: int) -> str:
+    """The stopping rule of a greedy answer, over any way of computing the next token: ``next_token(last)``
+    returns the argmax after the prompt and the tokens produced so far (``last`` the newest of them, None at the
+    first step). Up to ``max_tokens`` tokens; EOS, or a newline once some text has been produced, ends it;
+    leading whitespace-only tokens (a newline, a lone space) do not count towards the budget, up to three."""
     eos = tokenizer.eos_token_id
     produced: list[int] = []
-    base, cache_name, cache = model.base_model, kv_cache_name(model.base_model), None
-    # leading whitespace-only tokens (a newline, a lone space) do not count towards the budget, up to a few
     budget, slack = max_tokens, 3
     while budget > 0:
-        out = base(input_ids=feed, use_cache=True, **{cache_name: cache})
-        cache = getattr(out, cache_name)
-        token = int(output_logits(model, out.last_hidden_state[:, -1]).argmax(-1))
+        token = next_token(produced[-1] if produced else None)
         if eos is not None and token == eos:
             break
         produced.append(token)
-        feed = torch.tensor([[token]], device=device)
         text = tokenizer.decode(produced, skip_special_tokens=True)
         if not text.strip():
             if slack == 0:
@@ -62,6 +53,27 @@ def greedy_continuation(model, tokenizer, prompt: str, max_tokens: int) -> str:
         budget -= 1
     text = tokenizer.decode(produced, skip_special_tokens=True).strip()
     return text.split("\n", 1)[0].strip()
+
+
+@torch.no_grad()
+def greedy_continuation(model, tokenizer, prompt: str, max_tokens: int) -> str:
+    """Greedy text after ``prompt`` by :func:`greedy_text`'s rule.
+
+    Decoded with the model's key/value cache: the prompt is read once and each step feeds only the newest
+    token (a 100-token WikiBio prompt and a 35-token answer: one forward of the prompt and 35 of one token,
+    instead of 35 forwards of the whole growing text). In float32 the text equals the uncached decoding's
+    (tests/test_lga.py); in bfloat16 on a GPU the two can part at a near-tie of two tokens."""
+    device = next(model.parameters()).device
+    base, cache_name = model.base_model, kv_cache_name(model.base_model)
+    state = {"cache": None, "prompt": torch.tensor([list(tokenizer(prompt).input_ids)], device=device)}
+
+    def next_token(last: int | None) -> int:
+        feed = state["prompt"] if last is None else torch.tensor([[last]], device=device)
+        out = base(input_ids=feed, use_cache=True, **{cache_name: state["cache"]})
+        state["cache"] = getattr(out, cache_name)
+        return int(output_logits(model, out.last_hidden_state[:, -1]).argmax(-1))
+
+    return greedy_text(tokenizer, next_token, max_tokens)
 
 
 def old_answer(model, tokenizer, case, mode: str = "ground_truth_else_greedy") -> OldAnswer:
