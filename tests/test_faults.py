@@ -154,6 +154,36 @@ def test_corrupted_model_weights_are_named(tmp_path, monkeypatch):
     assert "model.safetensors" in str(err.value) and "sha256" in str(err.value)
 
 
+def test_a_model_asked_for_twice_at_once_is_prepared_once(tmp_path):
+    """Two processes preparing the same folder (two find-layer calls, parallel test workers): the second waits
+    for the first's lock and then finds the folder prepared, so nothing is written while it is being read."""
+    import threading
+
+    from filelock import FileLock
+
+    from goldenlayers.models.load import load_model, prepare_once
+
+    spec = {"source": "tiny", "family": "gpt2", "num_layers": 2}
+    model_dir = tmp_path / "models" / "tiny-gpt2"
+    lock = FileLock(str(model_dir.parent / f".{model_dir.name}.lock"))
+    with lock:  # the "first process" holds the lock while it prepares
+        second = threading.Thread(target=prepare_once, args=("tiny-gpt2", spec, model_dir))
+        second.start()
+        second.join(timeout=1.0)
+        assert second.is_alive(), "the second preparation did not wait for the lock"
+        assert not (model_dir / "prepare.json").exists()
+        from goldenlayers.models.load import prepare_model
+
+        prepare_model("tiny-gpt2", spec, model_dir)
+        prepared = {p.name: p.stat().st_mtime_ns for p in model_dir.iterdir()}
+    second.join(timeout=60)
+    assert not second.is_alive()
+    assert {p.name: p.stat().st_mtime_ns for p in model_dir.iterdir()} == prepared, "prepared a second time"
+    prepare_once("tiny-gpt2", spec, model_dir)  # and later calls leave it alone too
+    assert {p.name: p.stat().st_mtime_ns for p in model_dir.iterdir()} == prepared
+    load_model(model_dir, device="cpu")
+
+
 # ------------------------------------------------------------------------------------------------ data
 
 def _cf_records(n: int = 6) -> list[dict]:

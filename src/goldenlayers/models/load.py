@@ -165,6 +165,21 @@ def prepare_model(name: str, spec: dict, out_dir: str | os.PathLike, seed: int =
     return out_dir / "prepare.json"
 
 
+def prepare_once(name: str, spec: dict, out_dir: str | os.PathLike) -> Path:
+    """:func:`prepare_model` unless ``out_dir`` is prepared already (its ``prepare.json`` exists), under a file
+    lock beside ``out_dir``: two processes asking for the same folder at once (two find-layer calls, parallel
+    test workers) prepare it once, and neither reads weights the other is still writing."""
+    from filelock import FileLock
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out_dir.parent / f".{out_dir.name}.lock")):
+        if not (out_dir / "prepare.json").exists():
+            log.info("preparing the model %s into %s (once)", name, out_dir)
+            prepare_model(name, spec, out_dir)
+    return out_dir / "prepare.json"
+
+
 def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

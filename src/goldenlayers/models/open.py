@@ -8,15 +8,12 @@ the model's ``config.json``, so nothing else needs to be said about it.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import tempfile
 from pathlib import Path
 
 from ..errors import InputError
-from .load import FAMILY_OF_MODEL_TYPE, load_model, prepare_model
-
-log = logging.getLogger(__name__)
+from .load import FAMILY_OF_MODEL_TYPE, load_model, prepare_model, prepare_once
 
 EMBEDDED_NAME = "smollm2-135m"
 EMBEDDED_SPEC = {
@@ -48,9 +45,7 @@ def open_model(model: str | None = None, *, revision: str | None = None, layout:
     and safetensors, or a Hugging Face Hub id (at ``revision``; HF_TOKEN, HF_HOME, HF_HUB_OFFLINE apply)."""
     if model is None:
         out = Path(cache_dir) / EMBEDDED_NAME
-        if not (out / "prepare.json").exists():
-            log.info("preparing the embedded model %s into %s (once)", EMBEDDED_NAME, out)
-            prepare_model(EMBEDDED_NAME, dict(EMBEDDED_SPEC), out)
+        prepare_once(EMBEDDED_NAME, dict(EMBEDDED_SPEC), out)
         return load_model(out, device=device, dtype=dtype)
     path = Path(model)
     if path.is_dir() and (path / "prepare.json").exists():
