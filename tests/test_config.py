@@ -46,6 +46,10 @@ def test_shipped_configs_validate_and_fill_defaults():
         (lambda c: c["models"]["smollm2-135m"].update(family="Mistral 7B"), "models.smollm2-135m.family", "does not match"),
         (lambda c: c["models"]["smollm2-135m"].pop("gguf_file"), "models.smollm2-135m.gguf_file", "need"),
         (lambda c: c.update(layers=[3, 30]), "layers", "outside model"),
+        (lambda c: c["datasets"]["counterfact"].update(layers=[0, 31]), "datasets.counterfact.layers", "outside model"),
+        (lambda c: c["datasets"]["counterfact"].update(layers="every third"), "datasets.counterfact.layers", "not valid"),
+        (lambda c: (c.update(layers=[1, 2]), c["datasets"]["counterfact"].update(layers={"start": 3, "step": 3})),
+         "datasets.counterfact.layers", "nothing to edit"),
         (lambda c: c.update(device="tpu"), "device", "tpu"),
     ],
 )
@@ -64,6 +68,12 @@ def test_layer_grid_forms(base):
     assert layer_grid(config, "smollm2-135m") == [2, 9, 16, 23]
     config["layers"] = "all"
     assert layer_grid(config, "smollm2-135m") == list(range(30))
+    # a dataset's own grid narrows the global one (and an editor's scope) for that dataset only
+    config["datasets"]["zsre"] = {"source": "sample", "layers": {"start": 0, "step": 3}}
+    config["editor_scope"] = {"rome": {"layers": [1, 2, 3, 6, 7]}}
+    assert layer_grid(config, "smollm2-135m", dataset="zsre") == list(range(0, 30, 3))
+    assert layer_grid(config, "smollm2-135m", editor="rome", dataset="zsre") == [3, 6]
+    assert layer_grid(config, "smollm2-135m", editor="rome", dataset="counterfact") == [1, 2, 3, 6, 7]
 
 
 def test_every_problem_is_listed(base):

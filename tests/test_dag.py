@@ -161,3 +161,26 @@ def test_a_dataset_can_override_the_split_and_the_locator_sets(workdir):
             else:
                 assert f"--pool results/data/{dataset}/cases.parquet" in located[dataset], located
                 assert size in located[dataset], located
+
+
+def test_a_dataset_can_have_its_own_layer_grid(workdir):
+    """datasets.<name>.layers narrows the edit grid for that dataset only (e.g. every third layer for WikiBio,
+    whose sentence-long targets make each edit costly); the other datasets keep the global grid, the locators
+    mark that dataset's grid, and an editor_scope grid is narrowed to the layers both name."""
+    config = yaml.safe_load((workdir / "config/tiny.yaml").read_text())
+    config["layers"], config["layers_per_job"] = [0, 1, 2, 3], 2
+    config["editors"] = ["r-rome", "memit"]
+    config["editor_scope"] = {"memit": {"layers": [1, 2, 3]}}
+    config["multi_layer"] = {"window": 2}
+    config["datasets"]["zsre"] = {"source": "sample", "layers": {"start": 0, "step": 2}}
+    (workdir / "config/tiny-grid.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "-n", "-p", "--forceall", "--replace-workflow-config", "--configfile",
+                       "config/tiny-grid.yaml")
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text[-3000:]
+    outputs = set(re.findall(r"results/edits/tiny-llama/([\w-]+)/(\w+)/test/layers([\d_-]+)\.parquet", text))
+    assert {(e, c) for e, d, c in outputs if d == "zsre"} == {("r-rome", "0_2"), ("memit", "2")}, outputs
+    assert {(e, c) for e, d, c in outputs if d == "counterfact"} == {
+        ("r-rome", "0-1"), ("r-rome", "2-3"), ("memit", "1-2"), ("memit", "3")}, outputs
+    grids = {m[2]: m[1] for m in re.finditer(r"goldenlayers lga .*--grid (\S+) .*--cases results/data/(\w+)/proxy\.parquet", text)}
+    assert (grids["zsre"], grids["counterfact"]) == ("0,2", "0,1,2,3"), grids

@@ -145,13 +145,29 @@ def _override_problems(config: dict[str, Any]) -> list[tuple[str, str]]:
     return problems
 
 
-def layer_grid(config: dict[str, Any], model: str, source: str = "config", editor: str | None = None) -> list[int]:
-    """The layers to sweep for ``model``: the config's ``layers`` resolved against its ``num_layers`` (with
-    ``editor``, its ``editor_scope.<editor>.layers`` where the config narrows that editor's sweep)."""
+def layer_grid(config: dict[str, Any], model: str, source: str = "config", editor: str | None = None,
+               dataset: str | None = None) -> list[int]:
+    """The layers to sweep for ``model``: the config's ``layers`` resolved against its ``num_layers``; with
+    ``editor``, its ``editor_scope.<editor>.layers`` instead where the config narrows that editor's sweep; with
+    ``dataset``, only those of them that ``datasets.<dataset>.layers`` names too, where the dataset has a grid of
+    its own."""
     n_layers = config["models"][model]["num_layers"]
     scope = (config.get("editor_scope") or {}).get(editor) or {}
-    spec = scope.get("layers", config.get("layers", "all"))
     field = f"editor_scope.{editor}.layers" if "layers" in scope else "layers"
+    layers = _resolve_grid(scope.get("layers", config.get("layers", "all")), n_layers, model, source, field)
+    own = (config["datasets"].get(dataset) or {}).get("layers") if dataset is not None else None
+    if own is not None:
+        own_field = f"datasets.{dataset}.layers"
+        own_layers = set(_resolve_grid(own, n_layers, model, source, own_field))
+        layers = [layer for layer in layers if layer in own_layers]
+        if not layers:
+            raise ConfigError(f"none of the layers of `{field}` is in this dataset's grid: nothing to edit",
+                              file=source, field=own_field)
+    return layers
+
+
+def _resolve_grid(spec, n_layers: int, model: str, source: str, field: str) -> list[int]:
+    """A layer grid (``all``, a list, or ``{start, stop, step}``) as layers of a model with ``n_layers`` blocks."""
     if spec == "all":
         return list(range(n_layers))
     if isinstance(spec, dict):
@@ -176,7 +192,8 @@ def editor_datasets(config: dict[str, Any], editor: str) -> list[str]:
 
 
 def _scope_problems(config: dict[str, Any], source: str) -> list[tuple[str, str]]:
-    """editor_scope names configured editors and datasets, and its layers lie within every model."""
+    """editor_scope names configured editors and datasets; every (model, editor, dataset) cell's layer grid (the
+    editor's scope or ``layers``, narrowed by the dataset's own ``layers``) lies within the model and is not empty."""
     problems = []
     for editor, scope in (config.get("editor_scope") or {}).items():
         if editor not in config["editors"]:
@@ -186,11 +203,13 @@ def _scope_problems(config: dict[str, Any], source: str) -> list[tuple[str, str]
             if dataset not in config["datasets"]:
                 problems.append((f"editor_scope.{editor}.datasets",
                                  f"dataset '{dataset}' is not in datasets {sorted(config['datasets'])}"))
-        for model in config["models"]:
-            try:
-                layer_grid(config, model, source=source, editor=editor)
-            except ConfigError as err:
-                problems.append((str(err.field), str(err).split(": ", 1)[-1]))
+    for model in config["models"]:  # every (editor, dataset) cell's grid: in range, and not empty where they narrow it
+        for editor in config["editors"]:
+            for dataset in editor_datasets(config, editor):
+                try:
+                    layer_grid(config, model, source=source, editor=editor, dataset=dataset)
+                except ConfigError as err:
+                    problems.append((str(err.field), str(err).split(": ", 1)[-1]))
     return problems
 
 

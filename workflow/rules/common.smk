@@ -83,9 +83,10 @@ wildcard_constraints:
     chunk=CHUNK_PATTERN,
 
 
-def layers_of(model, editor=None):
-    """The model's layer grid (with ``editor``: that editor's, where editor_scope narrows it)."""
-    return layer_grid(config, model, source=CONFIG_SOURCE, editor=editor)
+def layers_of(model, editor=None, dataset=None):
+    """The model's layer grid (with ``editor``: that editor's, where editor_scope narrows it; with ``dataset``:
+    only the layers of the dataset's own grid, where it has one)."""
+    return layer_grid(config, model, source=CONFIG_SOURCE, editor=editor, dataset=dataset)
 
 
 def edit_cells():

@@ -1,6 +1,6 @@
 # Locator stage: LGA (the paper's) and CMA (ROME causal tracing) on each (model, dataset) proxy split.
 #
-# Both score every layer of the model; --grid marks the sweep-grid layers (layers_of(model)) so that
+# Both score every layer of the model; --grid marks the sweep-grid layers (layers_of(model, dataset=...)) so that
 # is_golden is the argmax over the grid, comparable with brute force, and is_golden_all the argmax over
 # every layer. The benchmark files time the whole job (the runtime analysis uses the `seconds` column,
 # the locator's own compute time after loading, like the per-case seconds of the brute-force edits).

@@ -52,15 +52,15 @@ def editor_and_hparams(model, editor):
     return _EDITORS[key]
 
 
-def layer_chunks(model, editor):
-    """The editor's layer grid of the model cut into the chunks one edit (and target-values) job covers
-    (layers_per_job)."""
-    return split_into_chunks(layers_of(model, editor), config["layers_per_job"])
+def layer_chunks(model, editor, dataset):
+    """The editor's layer grid of the model on the dataset cut into the chunks one edit (and target-values) job
+    covers (layers_per_job)."""
+    return split_into_chunks(layers_of(model, editor, dataset), config["layers_per_job"])
 
 
 def edit_outputs(model, editor, dataset, split):
     return [f"results/edits/{model}/{editor}/{dataset}/{split}/layers{chunk_name(chunk)}.parquet"
-            for chunk in layer_chunks(model, editor)]
+            for chunk in layer_chunks(model, editor, dataset)]
 
 
 def edit_targets():

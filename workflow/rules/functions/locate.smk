@@ -1,7 +1,7 @@
 # Helper functions and constants of the locate stage (rules in ../locate.smk).
 
 def _locate_grid(wildcards):
-    return ",".join(str(layer) for layer in layers_of(wildcards.model))
+    return ",".join(str(layer) for layer in layers_of(wildcards.model, dataset=wildcards.dataset))
 
 
 def _locate_common(wildcards, threads):
