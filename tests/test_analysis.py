@@ -137,6 +137,31 @@ def test_regret_and_paired_test(cases, golden):
     assert pc.loc["t0", "bf"] == pytest.approx(0.55) and pc.loc["t0", "cma"] == pytest.approx(0.5)
 
 
+def test_evaluated_layers_and_test_best_label_are_each_editors_own():
+    """Two editors on one dataset with different grids (R-ROME at 0, 1, 2; MEMIT at 0 and 2) and a test edit at a
+    locator's off-grid choice (MEMIT at 1) that ties with the grid's best: each editor's row lists only its own
+    evaluated layers, and the test-best layer is named (drawn from its ties), never missing."""
+    memit = {key: [v[0], v[2]] for key, v in TABLE_A.items()}  # MEMIT's grid: layers 0 and 2
+    frame = pd.DataFrame(rows("a", TABLE_A) + [
+        {**row, "layer": [0, 2][row["layer"]]} for row in rows("a", memit, editor="memit")])
+    choice_rows = [{**row, "layer": 1} for row in rows("a", {k: [v[1]] for k, v in memit.items() if k[0] == "test"},
+                                                       editor="memit")]  # the choice edit ties with layer 2
+    cases = add_overall(pd.concat([frame, pd.DataFrame(choice_rows)], ignore_index=True))
+    golden = golden_layers(cases[~((cases["editor"] == "memit") & (cases["layer"] == 1))],
+                           layer_scores(cases[~((cases["editor"] == "memit") & (cases["layer"] == 1))]))
+    lga = lga_frame("a", [0.0, 5.0, 1.0])  # LGA chose layer 1: off MEMIT's grid
+    regret, _, _ = compare_locators(cases, golden, lga, cma_frame("a", [0.1, 0.2, 0.9]), n_boot=100, seed=1)
+    best = regret[(regret["locator"] == "test_best") & (regret["metric"] == "rewrite_acc")].set_index("editor")
+    assert best.loc["memit", "evaluated_layers"] == "0;1;2" and best.loc["r-rome", "evaluated_layers"] == "0;1;2"
+    grid_only = cases[~((cases["editor"] == "memit") & (cases["layer"] == 1))]  # R-ROME still has layer 1
+    regret2, _, _ = compare_locators(grid_only, golden, lga, cma_frame("a", [0.1, 0.2, 0.9]), n_boot=100, seed=1)
+    best2 = regret2[(regret2["locator"] == "test_best") & (regret2["metric"] == "rewrite_acc")].set_index("editor")
+    assert best2.loc["memit", "evaluated_layers"] == "0;2", "another editor's layers counted as evaluated"
+    assert best.loc["memit", "ties"] == "1;2" and best.loc["memit", "layer"] in (1, 2)
+    golden_memit = golden[(golden["editor"] == "memit") & (golden["metric"] == "rewrite_acc")].iloc[0]
+    assert golden_memit["test_best_ties"] == "2" and best2.loc["memit", "layer"] == golden_memit["test_best_layer"] == 2
+
+
 def test_missing_locators_give_bf_only(cases, golden):
     empty = pd.DataFrame()
     regret, paired, _ = compare_locators(cases, golden, empty, empty, n_boot=100)

@@ -452,6 +452,10 @@ def test_saved_run_resumes_in_a_fresh_copy_without_redoing_saved_jobs(done, tiny
 
     record = tmp_path / "record"
     assert save(done, record)["copied"] > 0
+    # every finished job's benchmark file is kept as the record of its cost, and is not restored
+    benchmarks = json.loads((record / "SAVED.json").read_text())["benchmarks"]
+    assert sorted(benchmarks) == sorted(str(p.relative_to(done)) for p in (done / "logs/benchmarks").rglob("*.tsv"))
+    assert benchmarks and all((record / path).read_bytes() == (done / path).read_bytes() for path in benchmarks)
     rule_of, consumers = file_graph(done)
     model = next(iter(tiny["models"]))
     unfinished_job = [path for path, rule in rule_of.items() if rule == "edit" and "/rome/my_facts/" in path]
@@ -469,6 +473,7 @@ def test_saved_run_resumes_in_a_fresh_copy_without_redoing_saved_jobs(done, tiny
     listed = fresh / ".snakemake" / "restored.txt"
     restored = restore(record, fresh, listed)
     assert sorted(restored) == sorted(saved) and listed.read_text().split() == restored
+    assert not (fresh / "logs" / "benchmarks").exists()
     assert not (fresh / f"resources/models/{model}").exists()
     assert planned_jobs(fresh), "before the touch, the arbitrary times make Snakemake plan reruns"
     for args in (["resume_inputs", "--configfile", TINY, "--cores", "2"],

@@ -17,7 +17,8 @@ The procedure (``make record``; README, "Results of record"):
 4. ``snakemake`` continues: only the jobs whose outputs were never saved run.
 
 :func:`save` is the other direction: every finished output under ``results/`` (except the rebuildable
-statistics) copied into the record folder, with ``SAVED.json`` listing each file's sha256, the code's commit (and whether
+statistics) copied into the record folder, and each finished job's benchmark file (``logs/benchmarks``: what the
+run cost, kept as evidence, never restored), with ``SAVED.json`` listing each file's sha256, the code's commit (and whether
 tracked files differed from it) and the time. Run it with no Snakemake running on that folder (it refuses while ``.snakemake/locks`` holds a lock),
 so no job is half-written; the project writes every file atomically anyway.
 """
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 # SmolLM2) and the HTML report (made by `snakemake --report`, not by a rule, so no job to mark up to date)
 NOT_SAVED = ("stats", "report.html")
 SAVED_LIST = "SAVED.json"
+BENCHMARKS = Path("logs") / "benchmarks"
 
 
 def _files(root: Path) -> list[Path]:
@@ -76,11 +78,27 @@ def save(workdir: str | os.PathLike, record: str | os.PathLike) -> dict[str, int
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, destination)
         copied += 1
+    benchmarks = _save_benchmarks(workdir, record)
     saved = {**git_info(workdir), "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-             "files": listing}
+             "files": listing, "benchmarks": benchmarks}
     (record / SAVED_LIST).write_text(json.dumps(saved, indent=1, sort_keys=True) + "\n")
     log.info("saved %d new or changed files (%d unchanged) from %s into %s", copied, unchanged, results, target)
     return {"copied": copied, "unchanged": unchanged}
+
+
+def _save_benchmarks(workdir: Path, record: Path) -> dict[str, str]:
+    """Snakemake's benchmark file of every finished job (``logs/benchmarks``: wall and CPU seconds, peak memory),
+    copied into ``record/logs/benchmarks`` as the evidence of what the run cost; path -> sha256. They are not
+    restored: they describe the sitting that ran the job, and no rule reads them."""
+    listing = {}
+    root = workdir / BENCHMARKS
+    for path in sorted(root.rglob("*.tsv")) if root.is_dir() else []:
+        relative = path.relative_to(workdir)
+        destination = record / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, destination)
+        listing[str(relative)] = sha256_file(path)
+    return listing
 
 
 def restore(record: str | os.PathLike, workdir: str | os.PathLike, list_out: str | os.PathLike) -> list[str]:

@@ -26,7 +26,7 @@ import pandas as pd
 from .locators import Choice, choice, diagnostics
 from .scores import KEYS, METRICS, case_matrix, sem
 from .stats import bootstrap_mean_ci, holm, wilcoxon_paired
-from .ties import format_ties, parse_ties, tie_case_scores, tied_layers
+from .ties import draw_tied, format_ties, parse_ties, tie_case_scores, tied_layers
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,11 @@ PAIRED_COLUMNS = [
 ]
 
 
-def _locator_ties(golden_row: pd.Series, picks: dict[str, Choice | None], test_ties: list[int]) -> dict[str, tuple]:
-    """locator -> (label layer, tie set, grid tie set)."""
+def _locator_ties(golden_row: pd.Series, picks: dict[str, Choice | None], test_ties: list[int],
+                  seed: int) -> dict[str, tuple]:
+    """locator -> (label layer, tie set, grid tie set). The test-best label is drawn from its ties as
+    :func:`goldenlayers.analysis.golden.golden_layers` draws it (same seed and key), so where the evaluated layers
+    are the grid's the two tables name the same layer."""
     out: dict[str, tuple] = {}
     bf = parse_ties(golden_row["proxy_ties"])
     label = golden_row["proxy_golden_layer"]
@@ -51,15 +54,15 @@ def _locator_ties(golden_row: pd.Series, picks: dict[str, Choice | None], test_t
     for kind, pick in picks.items():
         if pick is not None:
             out[kind] = (pick.layer, list(pick.ties), list(pick.grid_ties))
-    label = golden_row["test_best_layer"] if set(test_ties) == set(parse_ties(golden_row["test_best_ties"])) \
-        else (test_ties[0] if len(test_ties) == 1 else None)
-    out["test_best"] = (None if label is None or pd.isna(label) else int(label), test_ties, [])
+    key = (golden_row["model"], golden_row["editor"], golden_row["dataset"], golden_row["metric"])
+    out["test_best"] = (draw_tied(test_ties, seed, *key, "test_best"), test_ties, [])
     return out
 
 
-def evaluated_layers(cases: pd.DataFrame, model: str, dataset: str) -> list[int]:
-    """The layers with test edits of (model, dataset): the grid plus the locators' own choices."""
-    sel = cases[(cases["model"] == model) & (cases["dataset"] == dataset) & (cases["split"] == "test")]
+def evaluated_layers(cases: pd.DataFrame, model: str, editor: str, dataset: str) -> list[int]:
+    """The layers with test edits of (model, editor, dataset): the editor's grid plus the locators' own choices."""
+    sel = cases[(cases["model"] == model) & (cases["editor"] == editor) & (cases["dataset"] == dataset)
+                & (cases["split"] == "test")]
     return sorted(int(layer) for layer in sel["layer"].unique())
 
 
@@ -71,7 +74,7 @@ def compare_locators(cases: pd.DataFrame, golden: pd.DataFrame, lga: pd.DataFram
     row per (model, editor, dataset, metric, test case): ``optimum`` and the score at each locator's choice."""
     regret_rows, paired_rows, case_frames = [], [], []
     for (model, editor, dataset), group in golden.groupby(list(KEYS), sort=True):
-        evaluated = evaluated_layers(cases, model, dataset)
+        evaluated = evaluated_layers(cases, model, editor, dataset)
         picks = {"lga": choice(lga, "lga", model, dataset, None, seed) if len(lga) else None,
                  "cma": choice(cma, "cma", model, dataset, None, seed) if len(cma) else None}
         cell = cases[(cases["model"] == model) & (cases["editor"] == editor) & (cases["dataset"] == dataset)
@@ -83,7 +86,7 @@ def compare_locators(cases: pd.DataFrame, golden: pd.DataFrame, lga: pd.DataFram
             best = matrix.max(axis=1, skipna=True) if not matrix.empty else pd.Series(dtype="float64")
             test_ties = tied_layers(matrix.mean(axis=0, skipna=True)) if not matrix.empty else []
             per_case: dict[str, pd.Series] = {}
-            for locator, (label, ties, grid_ties) in _locator_ties(row, picks, test_ties).items():
+            for locator, (label, ties, grid_ties) in _locator_ties(row, picks, test_ties, seed).items():
                 base = {"model": model, "editor": editor, "dataset": dataset, "metric": metric, "locator": locator,
                         "layer": label, "ties": format_ties(ties), "grid_ties": format_ties(grid_ties),
                         "n_failed": int(failed_rows["layer"].isin(ties).sum()),

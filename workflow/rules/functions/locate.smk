@@ -36,8 +36,3 @@ def locate_targets(kinds=("lga", "cma"), per_case=True):
                     targets.append(f"results/locate/{model}/{dataset}/{kind}_cases.parquet")
     return targets
 
-
-def locate_benchmarks():
-    """The benchmark files of the enabled locator jobs (for the runtime table)."""
-    return [f"logs/benchmarks/{model}/{dataset}/{kind}.tsv" for kind in ("lga", "cma") if config[kind]["enabled"]
-            for model in MODELS for dataset in DATASETS]
