@@ -94,3 +94,21 @@ def test_absent_bars_say_no_data_and_intervals_show_n(tables, tmp_path):
     assert texts.count("cma processed no case") == len(runtime) and any(t.startswith("n=") for t in texts)
     assert not fig.axes[0].get_lines()  # bars per dataset, no line joining datasets
     save_figure(fig, tmp_path / "fig4", dpi=40)
+
+
+def test_a_layer_whose_every_edit_failed_stays_a_grey_row(tables, tmp_path):
+    """Fig. 2: a layer with no score on any dataset (every edit failed, e.g. R-ROME at a model's last layer) is a
+    grey "no data" row, not a layer silently missing from the axis."""
+    from goldenlayers.plots import fig2_deviation
+
+    scores = tables["layer_scores"].copy()
+    last = scores["layer"] == max(LAYERS)
+    scores.loc[last, ["mean", "sem"]] = float("nan")
+    scores.loc[last, "n"] = 0
+    dev = fig2_deviation.deviation_matrix(scores, "m", "r-rome")
+    assert list(dev.index) == LAYERS and dev.loc[max(LAYERS)].isna().all()
+    fig = fig2_deviation.draw({"layer_scores": scores, "golden_layers": tables["golden_layers"]}, "m", "r-rome")
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any(label.startswith("no data") for label in labels)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == [str(layer) for layer in LAYERS]
+    save_figure(fig, tmp_path / "fig2", dpi=40)

@@ -27,8 +27,9 @@ def deviation_matrix(layer_scores, model: str, editor: str, metric: str = "rewri
                        & (layer_scores["split"] == "test") & (layer_scores["metric"] == metric)]
     if sel.empty:
         return None
-    table = sel.pivot_table(index="layer", columns="dataset", values="mean", aggfunc="mean")
-    table = table[order_datasets(table.columns)].sort_index()
+    table = sel.pivot_table(index="layer", columns="dataset", values="mean", aggfunc="mean", dropna=False)
+    # a layer whose every edit failed (a row with a missing mean) stays as a grey row, not silently left out
+    table = table.reindex(index=sorted(sel["layer"].unique()), columns=order_datasets(sel["dataset"].unique()))
     return (table.max(axis=0) - table).abs()
 
 
@@ -70,7 +71,11 @@ def draw(tables, model: str, editor: str, metric: str = "rewrite_acc"):
         Rectangle((0, 0), 1, 1, fill=False, edgecolor="black", linewidth=2.0, linestyle="--",
                   label="proxy tie (scored as the mean)"),
     ]
-    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False, fontsize=8)
+    if dev.isna().to_numpy().any():
+        handles.append(Rectangle((0, 0), 1, 1, facecolor="lightgrey", edgecolor="none",
+                                 label="no data (not edited, or every edit failed)"))
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(3, len(handles)),
+              frameon=False, fontsize=8)
     ax.set_facecolor("lightgrey")
     fig.suptitle(f"{model}, {editor}: distance from the best fixed layer on test", fontsize=10, fontweight="bold")
     fig.tight_layout()
