@@ -112,3 +112,12 @@ def test_a_layer_whose_every_edit_failed_stays_a_grey_row(tables, tmp_path):
     assert any(label.startswith("no data") for label in labels)
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == [str(layer) for layer in LAYERS]
     save_figure(fig, tmp_path / "fig2", dpi=40)
+
+
+def test_tie_labels_stay_short():
+    """A tie of many layers (rewrite accuracy at its ceiling over most of a 30-layer grid) is labelled by count
+    and range, so the label fits its bar; short ties list every layer."""
+    from goldenlayers.plots._style import ties_label
+
+    assert ties_label("8") == "L8" and ties_label("8;18") == "L8|18" and ties_label("") == ""
+    assert ties_label(list(range(0, 21))) == "21 tied, L0-20"
