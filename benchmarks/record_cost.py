@@ -1,8 +1,8 @@
 """What a run cost, from Snakemake's benchmark files: CPU and wall seconds per rule and dataset, and peak memory.
 
 Reads every ``*.tsv`` under a ``logs/benchmarks`` folder: a run's own, or the copies ``make record-save`` keeps
-in the record (``record/smollm2-135m/logs/benchmarks``), so the cost figures of docs/RESULTS.md can be
-recomputed from committed files. Wall seconds depend on what else shared the machine; CPU seconds much less.
+in the record (``record/smollm2-135m/benchmarks``), so the cost figures of docs/RESULTS.md can be recomputed from
+committed files. Wall seconds depend on what else shared the machine; CPU seconds much less.
 
     python benchmarks/record_cost.py                                   # the record's saved benchmark files
     python benchmarks/record_cost.py --root logs/benchmarks            # this folder's last run
@@ -16,23 +16,19 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DATASETS = ("counterfact", "zsre", "wiki_counterfact", "wiki_recent", "wikibio")
-
-
 def job_of(relative: Path) -> tuple[str, str]:
-    """(rule, dataset) of a benchmark file from its path under logs/benchmarks/<model>/ (see workflow/rules)."""
-    parts = relative.parts[1:]  # drop the model
-    dataset = next((p for p in parts if p in DATASETS), "-")
-    stem = relative.stem
-    if parts[0] in ("edit", "edit_choice", "values", "stats", "pre_edit"):
-        rule = {"values": "target_values", "stats": "layer_stats"}.get(parts[0], parts[0])
-        if rule == "pre_edit":
-            dataset = stem
-    else:  # <model>/<dataset>/{lga,lga_test,cma}.tsv
-        rule = stem
-    if dataset == "-" and stem in DATASETS:
-        dataset = stem
-    return rule, dataset
+    """(rule, dataset) of a benchmark file from its path under logs/benchmarks/ (the rules' ``benchmark:`` paths,
+    workflow/rules/edit.smk, locate.smk, stats.smk); ``-`` for the statistics, which belong to no dataset."""
+    parts = relative.with_suffix("").parts[1:]  # drop the model
+    if parts[0] == "pre_edit":  # pre_edit/{dataset}
+        return "pre_edit", parts[1]
+    if parts[0] == "values":  # values/{vkey}/{dataset}/{sites}
+        return "target_values", parts[2]
+    if parts[0] in ("edit", "edit_choice"):  # edit/{editor}/{dataset}/layers{chunk}, edit_choice/.../{locator}
+        return parts[0], parts[2]
+    if parts[0] == "stats":  # stats/{corpus}_n{n}_{dtype}/layer{layer}
+        return "layer_stats", "-"
+    return parts[1], parts[0]  # {dataset}/{lga,lga_test,cma}
 
 
 def read(root: Path) -> list[dict]:
@@ -50,7 +46,7 @@ def read(root: Path) -> list[dict]:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default=str(REPO / "record/smollm2-135m/logs/benchmarks"),
+    parser.add_argument("--root", default=str(REPO / "record/smollm2-135m/benchmarks"),
                         help="a logs/benchmarks folder (default: the record's saved copies)")
     args = parser.parse_args(argv)
     root = Path(args.root)

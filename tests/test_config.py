@@ -50,6 +50,8 @@ def test_shipped_configs_validate_and_fill_defaults():
         (lambda c: c["datasets"]["counterfact"].update(layers="every third"), "datasets.counterfact.layers", "not valid"),
         (lambda c: (c.update(layers=[1, 2]), c["datasets"]["counterfact"].update(layers={"start": 3, "step": 3})),
          "datasets.counterfact.layers", "nothing to edit"),
+        (lambda c: (c.update(editor_scope={e: {"datasets": ["zsre"]} for e in c["editors"]}),
+                    c["datasets"]["counterfact"].update(layers=[40])), "datasets.counterfact.layers", "outside model"),
         (lambda c: c.update(device="tpu"), "device", "tpu"),
     ],
 )

@@ -452,10 +452,21 @@ def test_saved_run_resumes_in_a_fresh_copy_without_redoing_saved_jobs(done, tiny
 
     record = tmp_path / "record"
     assert save(done, record)["copied"] > 0
-    # every finished job's benchmark file is kept as the record of its cost, and is not restored
+    # every finished job's benchmark file is kept as the record of its cost (committable: not git-ignored), and
+    # a later sitting's save keeps the earlier sittings' entries
     benchmarks = json.loads((record / "SAVED.json").read_text())["benchmarks"]
-    assert sorted(benchmarks) == sorted(str(p.relative_to(done)) for p in (done / "logs/benchmarks").rglob("*.tsv"))
-    assert benchmarks and all((record / path).read_bytes() == (done / path).read_bytes() for path in benchmarks)
+    ran = {f"benchmarks/{p.relative_to(done / 'logs/benchmarks')}": p for p in (done / "logs/benchmarks").rglob("*.tsv")}
+    assert benchmarks and sorted(benchmarks) == sorted(ran)
+    assert all((record / path).read_bytes() == ran[path].read_bytes() for path in benchmarks)
+    ignored = subprocess.run(["git", "check-ignore", "-q", f"record/smollm2-135m/{next(iter(benchmarks))}"], cwd=REPO)
+    assert ignored.returncode == 1, "the record's benchmark files would be git-ignored"
+    aside = done / "logs" / "benchmarks-aside"  # a later sitting's folder has only its own benchmark files
+    (done / "logs" / "benchmarks").rename(aside)
+    try:
+        save(done, record)
+    finally:
+        aside.rename(done / "logs" / "benchmarks")
+    assert json.loads((record / "SAVED.json").read_text())["benchmarks"] == benchmarks
     rule_of, consumers = file_graph(done)
     model = next(iter(tiny["models"]))
     unfinished_job = [path for path, rule in rule_of.items() if rule == "edit" and "/rome/my_facts/" in path]

@@ -106,10 +106,11 @@ def _cross_field_problems(config: dict[str, Any], source: str) -> list[tuple[str
         for key in need:
             if key not in model:
                 problems.append((f"models.{name}.{key}", f"models with source '{model['source']}' need '{key}'"))
-        try:
-            layer_grid(config, name, source=source)
-        except ConfigError as err:
-            problems.append((str(err.field), str(err).split(": ", 1)[-1]))
+        for dataset in [None, *config["datasets"]]:  # the locators' grid of every dataset, edited or not
+            try:
+                layer_grid(config, name, source=source, dataset=dataset)
+            except ConfigError as err:
+                problems.append((str(err.field), str(err).split(": ", 1)[-1]))
         n_layers = model["num_layers"]
         windows = []
         if {"memit", "emmet"} & set(config["editors"]):

@@ -17,8 +17,8 @@ The procedure (``make record``; README, "Results of record"):
 4. ``snakemake`` continues: only the jobs whose outputs were never saved run.
 
 :func:`save` is the other direction: every finished output under ``results/`` (except the rebuildable
-statistics) copied into the record folder, and each finished job's benchmark file (``logs/benchmarks``: what the
-run cost, kept as evidence, never restored), with ``SAVED.json`` listing each file's sha256, the code's commit (and whether
+statistics) copied into the record folder, and each finished job's benchmark file (``logs/benchmarks`` into
+``benchmarks/``: what the run cost, kept as evidence, never restored), with ``SAVED.json`` listing each file's sha256, the code's commit (and whether
 tracked files differed from it) and the time. Run it with no Snakemake running on that folder (it refuses while ``.snakemake/locks`` holds a lock),
 so no job is half-written; the project writes every file atomically anyway.
 """
@@ -69,15 +69,9 @@ def save(workdir: str | os.PathLike, record: str | os.PathLike) -> dict[str, int
     listing = {}
     for path in _files(results):
         relative = path.relative_to(results)
-        destination = target / relative
-        digest = sha256_file(path)
+        digest, changed = _copy_if_changed(path, target / relative)
         listing[str(Path("results") / relative)] = digest
-        if destination.is_file() and sha256_file(destination) == digest:
-            unchanged += 1
-            continue
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, destination)
-        copied += 1
+        copied, unchanged = copied + changed, unchanged + (not changed)
     benchmarks = _save_benchmarks(workdir, record)
     saved = {**git_info(workdir), "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
              "files": listing, "benchmarks": benchmarks}
@@ -86,19 +80,32 @@ def save(workdir: str | os.PathLike, record: str | os.PathLike) -> dict[str, int
     return {"copied": copied, "unchanged": unchanged}
 
 
+def _copy_if_changed(source: Path, destination: Path) -> tuple[str, bool]:
+    """Copy ``source`` to ``destination`` unless it holds the same bytes already; (sha256, whether copied)."""
+    digest = sha256_file(source)
+    if destination.is_file() and sha256_file(destination) == digest:
+        return digest, False
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source, destination)
+    return digest, True
+
+
 def _save_benchmarks(workdir: Path, record: Path) -> dict[str, str]:
     """Snakemake's benchmark file of every finished job (``logs/benchmarks``: wall and CPU seconds, peak memory),
-    copied into ``record/logs/benchmarks`` as the evidence of what the run cost; path -> sha256. They are not
-    restored: they describe the sitting that ran the job, and no rule reads them."""
-    listing = {}
+    copied into ``record/benchmarks`` as the evidence of what the run cost; record path -> sha256. They are not
+    restored (they describe the sitting that ran the job, and no rule reads them), so a later sitting's folder
+    holds only its own: the listing keeps the earlier sittings' entries whose files are still in the record."""
+    listing_path = record / SAVED_LIST
+    try:
+        previous = json.loads(listing_path.read_text()).get("benchmarks", {}) if listing_path.is_file() else {}
+    except ValueError as err:
+        raise InputError(f"not a list of saved files ({err})", file=listing_path) from err
+    listing = {path: digest for path, digest in previous.items() if (record / path).is_file()}
     root = workdir / BENCHMARKS
     for path in sorted(root.rglob("*.tsv")) if root.is_dir() else []:
-        relative = path.relative_to(workdir)
-        destination = record / relative
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, destination)
-        listing[str(relative)] = sha256_file(path)
-    return listing
+        relative = Path(BENCHMARKS.name) / path.relative_to(root)
+        listing[str(relative)] = _copy_if_changed(path, record / relative)[0]
+    return dict(sorted(listing.items()))
 
 
 def restore(record: str | os.PathLike, workdir: str | os.PathLike, list_out: str | os.PathLike) -> list[str]:

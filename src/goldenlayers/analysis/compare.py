@@ -6,8 +6,10 @@ For one (model, editor, dataset, metric) and a locator that picks the tie set T 
   the tie rule of :mod:`goldenlayers.analysis.ties`);
 - ``regret``: the mean over test cases of (case's best score over the *evaluated layers*) - (score at T), i.e.
   the sample-wise optimum minus what the locator achieves, with a seeded percentile bootstrap interval;
-- the evaluated layers are the sweep grid plus every layer a locator chose for this (model, dataset) (the
-  ``edit_choice`` jobs edit the test split there); they are listed in ``evaluated_layers``;
+- the evaluated layers are the editor's sweep grid (on this dataset) plus every layer a locator chose for this
+  (model, dataset) (the ``edit_choice`` jobs edit the test split there); they are listed in ``evaluated_layers``;
+- ``test_best``'s label is drawn from its ties with the seed and key :func:`goldenlayers.analysis.golden.golden_layers`
+  uses, so both tables name the same layer where the evaluated layers tie as the grid's do;
 - locators: ``bf`` (brute-force golden layer on the proxy split, over the grid), ``lga``, ``cma`` (each over
   every layer), and the oracle ``test_best`` (the best fixed evaluated layer on test itself).
 

@@ -6,7 +6,8 @@ B's own choice (same locator, B's proxy) scores minus the transferred layer's sc
 layer is better). ``bf`` choices depend on the metric; LGA's and CMA's do not (one layer per model and
 dataset), so their rows repeat the same layer across metrics. Ties follow the one tie rule
 (:mod:`goldenlayers.analysis.ties`): a tied choice scores the mean over its tied layers. A layer without test
-edits on the target (a locator's off-grid choice for another dataset) is missing, never 0.
+edits on the target (a locator's off-grid choice for another dataset, or a layer outside the target's own grid,
+``datasets.<name>.layers``: a source tie that includes one such layer) is missing, never 0.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from ..models.load import prepare_model
+    from ..models.load import prepare_model, preparation_lock
 
-    prepare_model(args.name, args.spec, args.out_dir, seed=args.seed)
+    with preparation_lock(args.out_dir):  # Snakemake asked for it: prepare, but not while another process does
+        prepare_model(args.name, args.spec, args.out_dir, seed=args.seed)

@@ -13,6 +13,7 @@ Sources (config ``models.<name>.source``):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -165,18 +166,38 @@ def prepare_model(name: str, spec: dict, out_dir: str | os.PathLike, seed: int =
     return out_dir / "prepare.json"
 
 
-def prepare_once(name: str, spec: dict, out_dir: str | os.PathLike) -> Path:
-    """:func:`prepare_model` unless ``out_dir`` is prepared already (its ``prepare.json`` exists), under a file
-    lock beside ``out_dir``: two processes asking for the same folder at once (two find-layer calls, parallel
-    test workers) prepare it once, and neither reads weights the other is still writing."""
-    from filelock import FileLock
+PREPARE_LOCK_SECONDS = 3600
+"""How long a preparation waits for another process preparing the same folder (a slow download) before it fails."""
+
+
+@contextlib.contextmanager
+def preparation_lock(out_dir: str | os.PathLike, timeout: float = PREPARE_LOCK_SECONDS):
+    """Hold the file lock of a model folder (``.<folder>.lock`` beside it) while it is prepared, so two processes
+    (the workflow's prepare_model job, a find-layer call, parallel test workers) never write the same weights at
+    once nor read weights still being written. Fails naming the lock file after ``timeout`` seconds."""
+    from filelock import FileLock, Timeout
 
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(out_dir.parent / f".{out_dir.name}.lock")):
-        if not (out_dir / "prepare.json").exists():
-            log.info("preparing the model %s into %s (once)", name, out_dir)
-            prepare_model(name, spec, out_dir)
+    lock_path = out_dir.parent / f".{out_dir.name}.lock"
+    try:
+        with FileLock(str(lock_path), timeout=timeout):
+            yield
+    except Timeout:
+        raise InputError(f"another process has been preparing this model for over {timeout:.0f} s; if none is "
+                         "running any more, delete the lock file", file=lock_path) from None
+
+
+def prepare_once(name: str, spec: dict, out_dir: str | os.PathLike) -> Path:
+    """:func:`prepare_model` unless ``out_dir`` is prepared already (its ``prepare.json``, written last, exists);
+    the check is repeated under :func:`preparation_lock`, so parallel callers prepare it once. An already prepared
+    folder is read without taking the lock (a read-only shared cache works)."""
+    out_dir = Path(out_dir)
+    if not (out_dir / "prepare.json").exists():
+        with preparation_lock(out_dir):
+            if not (out_dir / "prepare.json").exists():
+                log.info("preparing the model %s into %s (once)", name, out_dir)
+                prepare_model(name, spec, out_dir)
     return out_dir / "prepare.json"
 
 
