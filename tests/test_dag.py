@@ -182,5 +182,11 @@ def test_a_dataset_can_have_its_own_layer_grid(workdir):
     assert {(e, c) for e, d, c in outputs if d == "zsre"} == {("r-rome", "0_2"), ("memit", "2")}, outputs
     assert {(e, c) for e, d, c in outputs if d == "counterfact"} == {
         ("r-rome", "0-1"), ("r-rome", "2-3"), ("memit", "1-2"), ("memit", "3")}, outputs
-    grids = {m[2]: m[1] for m in re.finditer(r"goldenlayers lga .*--grid (\S+) .*--cases results/data/(\w+)/proxy\.parquet", text)}
-    assert (grids["zsre"], grids["counterfact"]) == ("0,2", "0,1,2,3"), grids
+    for kind in ("lga", "cma"):
+        grids = {m[2]: m[1] for m in re.finditer(rf"goldenlayers {kind} .*--grid (\S+) .*--cases results/data/(\w+)/proxy\.parquet", text)}
+        assert (grids["zsre"], grids["counterfact"]) == ("0,2", "0,1,2,3"), (kind, grids)
+    # the edits at the locators' own layers reuse exactly the dataset's own grid edits
+    choice = {m[2]: sorted(re.findall(r"layers([\d_-]+)\.parquet", m[1])) for m in re.finditer(
+        r"goldenlayers edit-choice .*?--grid-results ((?:\S+ )+)--pre-edit results/pre_edit/tiny-llama/(\w+)\.parquet"
+        r".*--editor r-rome ", text)}
+    assert choice["zsre"] == ["0_2"] and choice["counterfact"] == ["0-1", "2-3"], choice
