@@ -259,3 +259,27 @@ def test_proxy_size_sensitivity(cases, golden):
     assert a[a["proxy_size"] == 1].iloc[0]["agreement_full"] == 0.0
     again = proxy_size_sensitivity(cases, golden, repeats=10, seed=0)
     pd.testing.assert_frame_equal(sens, again)
+
+
+def test_proxy_size_sensitivity_uses_each_editors_own_grid():
+    """R-ROME edited at layers 0, 1, 2 and MEMIT at 0 and 2 only: LGA's and CMA's subset picks for MEMIT are made
+    within MEMIT's grid (layer 2 here), never at R-ROME's layer 1, which MEMIT's test split cannot score."""
+    memit = {key: [v[0], v[2]] for key, v in TABLE_A.items()}
+    cases = add_overall(pd.DataFrame(rows("a", TABLE_A) + [
+        {**row, "layer": [0, 2][row["layer"]]} for row in rows("a", memit, editor="memit")]))
+    golden = golden_layers(cases, layer_scores(cases))
+    # every proxy case puts layer 1 first and layer 2 second (sums 1, 3, 2: inside the fences)
+    lga_cases = pd.DataFrame({"model": "m", "dataset": "a", "case_id": ["p0"] * 3 + ["p1"] * 3,
+                              "layer": [0, 1, 2] * 2, "contribution": [0.5, 1.5, 1.0] * 2})
+    cma_cases = pd.DataFrame({"model": "m", "dataset": "a", "case_id": ["p0"] * 3 + ["p1"] * 3,
+                              "layer": [0, 1, 2] * 2, "p_restored": [0.1, 0.9, 0.5] * 2})
+    sens = proxy_size_sensitivity(cases, golden, lga_cases, cma_cases, repeats=5, seed=0)
+    sens = sens[(sens["dataset"] == "a") & (sens["metric"] == "rewrite_acc") & sens["locator"].isin(["lga", "cma"])]
+    optimum_memit = (0.5 + 1.0 + 0.5) / 3  # per-case best over MEMIT's layers 0 and 2
+    for _, row in sens[sens["editor"] == "memit"].iterrows():
+        assert row["n_chosen"] == row["n_draws"] > 0, "a pick off MEMIT's grid was dropped"
+        assert row["agreement_full"] == 1.0 and row["agreement_test_best"] == 1.0
+        assert row["regret"] == pytest.approx(optimum_memit - 2 / 3)
+    for _, row in sens[sens["editor"] == "r-rome"].iterrows():  # R-ROME's grid has layer 1: picked there
+        assert row["n_chosen"] == row["n_draws"] > 0
+        assert row["regret"] == pytest.approx((0.6 + 1.0 + 0.5) / 3 - 0.6)

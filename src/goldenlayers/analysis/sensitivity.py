@@ -8,7 +8,9 @@ replacement. The same subsets serve every locator and editor (paired design). On
 - CMA: mean restored probability over the subset, argmax over the grid.
 
 Choices are tie sets, scored by the one tie rule (mean over the tied layers). The sweep grid is where the
-test split has edits for every choice a subset can make, so this analysis stays on the grid.
+test split has edits for every choice a subset can make, so this analysis stays on the grid: each editor's own
+grid (the layers of its proxy edits; MEMIT may be edited at every third layer where R-ROME is edited at all),
+so LGA's and CMA's picks are made per editor grid and never land on a layer the editor was not edited at.
 
 Per (model, editor, dataset, metric, locator, size): ``agreement_full`` is the fraction of subsets whose
 tie set equals the choice on the whole proxy split; ``agreement_test_best`` the fraction whose tie set lies
@@ -50,32 +52,54 @@ def _bf_pick(proxy: np.ndarray, layers: list[int], rows: np.ndarray) -> list[int
     return tied_layers(pd.Series(means, index=layers))
 
 
+def editor_grid(cases: pd.DataFrame, model: str, editor: str, dataset: str) -> list[int]:
+    """The sweep grid of (model, editor, dataset): the layers of its proxy edits (every layer of its edits if it
+    has no proxy edit). Test edits at a locator's off-grid choice are not part of it."""
+    sel = cases[(cases["model"] == model) & (cases["editor"] == editor) & (cases["dataset"] == dataset)]
+    proxy = sel[sel["split"] == "proxy"]
+    return sorted(int(layer) for layer in (proxy if len(proxy) else sel)["layer"].unique())
+
+
+def _locator_picks(locator_cases: dict, model: str, dataset: str, proxy_ids: list[str], draws: dict,
+                   grid: list[int], tukey_k: float, quantile_method: str) -> tuple[dict, dict]:
+    """LGA's and CMA's choices within ``grid``: (locator -> size -> tie set per draw, locator -> tie set on the
+    whole proxy split). A locator without per-case rows for (model, dataset) is left out."""
+    picks: dict[str, dict[int, list]] = {}
+    full: dict[str, list[int]] = {}
+    for kind, frame in locator_cases.items():
+        if frame is None or frame.empty:
+            continue
+        frame = frame[(frame["model"] == model) & (frame["dataset"] == dataset)]
+        if frame.empty:
+            continue
+        pick = ((lambda ids, f=frame: lga_choice_from_cases(f, ids, grid, tukey_k, quantile_method))
+                if kind == "lga" else (lambda ids, f=frame: cma_choice_from_cases(f, ids, grid)))
+        full[kind] = pick(proxy_ids)
+        picks[kind] = {s: [pick([proxy_ids[i] for i in d]) for d in ds] for s, ds in draws.items()}
+    return picks, full
+
+
 def proxy_size_sensitivity(cases: pd.DataFrame, golden: pd.DataFrame, lga_cases: pd.DataFrame | None = None,
                            cma_cases: pd.DataFrame | None = None, repeats: int = 50, seed: int = 0,
                            tukey_k: float = 1.0, quantile_method: str = "linear", failed: str = "drop",
                            max_points: int = 8) -> pd.DataFrame:
+    """The proxy-size table (module docstring): one row per (model, editor, dataset, metric, locator, size)."""
     rows = []
+    locator_cases = {"lga": lga_cases, "cma": cma_cases}
     for (model, dataset), by_data in golden.groupby(["model", "dataset"], sort=True):
         proxy_ids = sorted(cases.loc[(cases["model"] == model) & (cases["dataset"] == dataset)
                                      & (cases["split"] == "proxy"), "case_id"].astype(str).unique())
-        grid = sorted(cases.loc[(cases["model"] == model) & (cases["dataset"] == dataset), "layer"].unique())
         draws = {s: [np.sort(rng_for(seed, "proxy-size", model, dataset, s, r).choice(len(proxy_ids), s, replace=False))
                      for r in range(repeats if s < len(proxy_ids) else 1)]
                  for s in proxy_sizes(len(proxy_ids), max_points)}
-        locator_picks: dict[str, dict[int, list]] = {}
-        locator_full: dict[str, int | None] = {}
-        for kind, frame in (("lga", lga_cases), ("cma", cma_cases)):
-            if frame is None or frame.empty:
-                continue
-            frame = frame[(frame["model"] == model) & (frame["dataset"] == dataset)]
-            if frame.empty:
-                continue
-            pick = ((lambda ids, f=frame: lga_choice_from_cases(f, ids, grid, tukey_k, quantile_method))
-                    if kind == "lga" else (lambda ids, f=frame: cma_choice_from_cases(f, ids, grid)))
-            locator_full[kind] = pick(proxy_ids)
-            locator_picks[kind] = {s: [pick([proxy_ids[i] for i in d]) for d in ds] for s, ds in draws.items()}
+        by_grid: dict[tuple, tuple[dict, dict]] = {}  # editors sharing a grid share the locators' picks
         for _, row in by_data.iterrows():
             editor, metric = row["editor"], row["metric"]
+            grid = tuple(editor_grid(cases, model, editor, dataset))
+            if grid not in by_grid:
+                by_grid[grid] = _locator_picks(locator_cases, model, dataset, proxy_ids, draws, list(grid),
+                                               tukey_k, quantile_method)
+            locator_picks, locator_full = by_grid[grid]
             cell = cases[(cases["model"] == model) & (cases["editor"] == editor) & (cases["dataset"] == dataset)]
             n_failed = int((cell["status"].astype(str) == "failed").sum())
             if metric not in metrics_present(cases, model, editor, dataset, "test"):
