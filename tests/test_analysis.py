@@ -14,6 +14,7 @@ from goldenlayers.analysis.scores import add_overall, apply_failed, layer_scores
 from goldenlayers.analysis.sensitivity import proxy_size_sensitivity, proxy_sizes
 from goldenlayers.analysis.stats import bootstrap_mean_ci, wilcoxon_paired
 from goldenlayers.analysis.tables import to_markdown
+from goldenlayers.analysis.ties import draw_tied
 from goldenlayers.analysis.transfer import transfer_matrix
 
 # Rewrite accuracy per (split, case) over layers 0, 1, 2 for dataset "a".
@@ -158,8 +159,35 @@ def test_evaluated_layers_and_test_best_label_are_each_editors_own():
     best2 = regret2[(regret2["locator"] == "test_best") & (regret2["metric"] == "rewrite_acc")].set_index("editor")
     assert best2.loc["memit", "evaluated_layers"] == "0;2", "another editor's layers counted as evaluated"
     assert best.loc["memit", "ties"] == "1;2" and best.loc["memit", "layer"] in (1, 2)
+    # the tie differs from golden's ("2"): the label is drawn from compare's own tie with golden's key
+    assert best.loc["memit", "layer"] == draw_tied([1, 2], 1, "m", "memit", "a", "rewrite_acc", "test_best")
     golden_memit = golden[(golden["editor"] == "memit") & (golden["metric"] == "rewrite_acc")].iloc[0]
     assert golden_memit["test_best_ties"] == "2" and best2.loc["memit", "layer"] == golden_memit["test_best_layer"] == 2
+
+
+# TABLE_A with a test-best tie: layers 1 and 2 both average 2/3 on test (exact in binary floating point).
+TIED_TEST = {**{k: v for k, v in TABLE_A.items() if k[0] == "proxy"},
+             ("test", "t0"): [0.0, 0.75, 0.5], ("test", "t1"): [0.5, 1.0, 1.0], ("test", "t2"): [0.0, 0.25, 0.5]}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_test_best_label_matches_golden_with_the_same_seed(seed):
+    """Where golden_layers and compare_locators see the same test-best tie of two layers, both tables name the
+    same layer when run with the same seed: the draw of the one tie rule with one key."""
+    cases = add_overall(pd.DataFrame(rows("a", TIED_TEST)))
+    golden = golden_layers(cases, layer_scores(cases), seed=seed)
+    regret, _, _ = compare_locators(cases, golden, pd.DataFrame(), pd.DataFrame(), n_boot=50, seed=seed)
+    for metric in ("rewrite_acc", "overall"):
+        row = golden[golden["metric"] == metric].iloc[0]
+        best = regret[(regret["locator"] == "test_best") & (regret["metric"] == metric)].iloc[0]
+        assert row["test_best_ties"] == best["ties"] == "1;2"
+        assert best["layer"] == row["test_best_layer"] == draw_tied([1, 2], seed, "m", "r-rome", "a", metric,
+                                                                    "test_best")
+
+
+def test_test_best_label_draw_depends_on_the_seed():
+    """The same-seed test above is not vacuous: over those seeds the drawn label takes both tied layers."""
+    assert {draw_tied([1, 2], seed, "m", "r-rome", "a", "rewrite_acc", "test_best") for seed in range(6)} == {1, 2}
 
 
 def test_missing_locators_give_bf_only(cases, golden):
