@@ -121,3 +121,25 @@ def test_tie_labels_stay_short():
 
     assert ties_label("8") == "L8" and ties_label("8;18") == "L8|18" and ties_label("") == ""
     assert ties_label(list(range(0, 21))) == "21 tied, L0-20"
+
+
+def test_runtime_labels_each_datasets_own_grid(tables, tmp_path):
+    """Fig. 4: with one grid for every dataset its size is in the BF legend entry; when a dataset has its own grid
+    (e.g. ZsRE at every third layer), each dataset's tick label carries its size and the legend is generic."""
+    from goldenlayers.plots import fig4_runtime
+
+    def labels(runtime):
+        fig = fig4_runtime.draw({"runtime": runtime}, model="m")
+        legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        ticks = [t.get_text().split("\n")[0] for t in fig.axes[0].get_xticklabels()]
+        save_figure(fig, tmp_path / "fig4", dpi=40)
+        return legend, ticks
+
+    legend, ticks = labels(tables["runtime"])
+    assert f"BF (r-rome), {len(LAYERS)}-layer grid" in legend and ticks == ["CounterFact", "ZsRE"]
+    runtime = tables["runtime"].copy()
+    runtime.loc[runtime["dataset"] == "zsre", "n_grid_layers"] = 2
+    legend, ticks = labels(runtime)
+    assert "BF (r-rome), each dataset's layer grid" in legend
+    assert not any("-layer grid" in label for label in legend)
+    assert ticks == [f"CounterFact ({len(LAYERS)}-layer grid)", "ZsRE (2-layer grid)"]
