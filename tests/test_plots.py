@@ -143,3 +143,21 @@ def test_runtime_labels_each_datasets_own_grid(tables, tmp_path):
     assert "BF (r-rome), each dataset's layer grid" in legend
     assert not any("-layer grid" in label for label in legend)
     assert ticks == [f"CounterFact ({len(LAYERS)}-layer grid)", "ZsRE (2-layer grid)"]
+
+
+def test_an_editor_without_any_score_draws_an_explanation(tables, tmp_path):
+    """Fig. 2: an editor whose every test score is missing (every edit failed) gets a figure saying so, not an
+    all-grey heatmap with an undefined colour bar."""
+    import warnings
+
+    from goldenlayers.plots import fig2_deviation
+
+    scores = tables["layer_scores"].copy()
+    scores[["mean", "sem"]] = float("nan")
+    scores["n"] = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # seaborn's "All-NaN slice" on an all-missing matrix
+        fig = fig2_deviation.draw({"layer_scores": scores, "golden_layers": tables["golden_layers"]}, "m", "r-rome")
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert len(fig.axes) == 1 and any(t.startswith("No test scores for m / r-rome") for t in texts)
+    assert all(p.stat().st_size > 0 for p in save_figure(fig, tmp_path / "fig2_empty", dpi=40))

@@ -3,7 +3,8 @@
 Cells: absolute deviation of a layer's mean test Rewrite Accuracy (by default) from the best fixed layer's on
 test (not the sample-wise optimum). White stars mark the best fixed layers on test; a solid black outline
 marks the golden layer chosen on the proxy split, dashed outlines the layers of a proxy tie (scored as the
-mean over the tied layers: the one tie rule of goldenlayers.analysis.ties). Grey cells: no data.
+mean over the tied layers: the one tie rule of goldenlayers.analysis.ties). Grey cells: no data; an
+editor without any test score gets a figure saying so, not an all-grey heatmap.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def draw(tables, model: str, editor: str, metric: str = "rewrite_acc"):
     dev = deviation_matrix(tables["layer_scores"], model, editor, metric)
     if dev is None or dev.empty:
         return empty_figure(f"No test scores for {model} / {editor} ({metric_label(metric)}).")
+    if dev.isna().to_numpy().all():  # e.g. every edit of the editor failed: no colour scale to draw
+        return empty_figure(f"No test scores for {model} / {editor} ({metric_label(metric)}): "
+                            "every edit failed or was not scored.")
     golden = tables["golden_layers"]
     golden = golden[(golden["model"] == model) & (golden["editor"] == editor) & (golden["metric"] == metric)]
     layers, datasets = list(dev.index), list(dev.columns)
