@@ -116,11 +116,16 @@ def test_a_layer_whose_every_edit_failed_stays_a_grey_row(tables, tmp_path):
 
 def test_tie_labels_stay_short():
     """A tie of many layers (rewrite accuracy at its ceiling over most of a 30-layer grid) is labelled by count
-    and range, so the label fits its bar; short ties list every layer."""
-    from goldenlayers.plots._style import ties_label
+    over its lowest and highest layer (two short lines), so the label fits its bar; ties of up to MAX_TIES_LISTED
+    layers list every layer."""
+    from goldenlayers.plots._style import MAX_TIES_LISTED, ties_label
 
     assert ties_label("8") == "L8" and ties_label("8;18") == "L8|18" and ties_label("") == ""
-    assert ties_label(list(range(0, 21))) == "21 tied, L0-20"
+    assert MAX_TIES_LISTED == 4
+    assert ties_label("0;3;9;27") == "L0|3|9|27"  # exactly MAX_TIES_LISTED: listed
+    assert ties_label([0, 3, 9, 18, 27]) == "5 tied\nL0 to L27"  # one more: collapsed, not read as 0-27 in full
+    assert ties_label("0;3;9;18;27") == ties_label([0, 3, 9, 18, 27])
+    assert ties_label(list(range(0, 21))) == "21 tied\nL0 to L20"
 
 
 def test_runtime_labels_each_datasets_own_grid(tables, tmp_path):

@@ -63,17 +63,20 @@ def order_metrics(metrics) -> list[str]:
 
 
 MAX_TIES_LISTED = 4
-"""A tie of more layers is labelled by its count and range ("17 tied, L0-20"): a long list overruns its bar."""
+"""A tie of more layers is labelled by its count and its lowest and highest layer ("17 tied" over "L0 to L20"): a
+long list overruns its bar."""
 
 
 def ties_label(ties) -> str:
-    """"L8" for one layer, "L8|18" for a tie (scored as the mean over the tied layers), "17 tied, L0-20" for a tie
-    of more than :data:`MAX_TIES_LISTED` layers (the tables list them all); "" for none."""
+    """"L8" for one layer, "L8|18" for a tie (scored as the mean over the tied layers), up to
+    :data:`MAX_TIES_LISTED` layers listed; a larger tie is "17 tied\\nL0 to L20": its count over its lowest and
+    highest layer (two short lines that fit a bar), not a range of consecutive layers (the tied layers may skip
+    some; the tables list them all). "" for none."""
     from ..analysis.ties import parse_ties
 
     layers = parse_ties(ties) if not isinstance(ties, (list, tuple)) else list(ties)
     if len(layers) > MAX_TIES_LISTED:
-        return f"{len(layers)} tied, L{min(layers)}-{max(layers)}"
+        return f"{len(layers)} tied\nL{min(layers)} to L{max(layers)}"
     return "L" + "|".join(str(layer) for layer in layers) if layers else ""
 
 
