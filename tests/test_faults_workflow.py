@@ -34,7 +34,7 @@ TINY = "config/tiny.yaml"
 MODEL = "tiny-llama"
 EDIT = f"results/edits/{MODEL}/rome/counterfact/proxy/layers1-2.parquet"
 EDIT_TEST = EDIT.replace("/proxy/", "/test/")
-OTHER = EDIT.replace("/counterfact/", "/my_facts/")
+OTHER = f"results/edits/{MODEL}/rome/my_facts/proxy/layers1.parquet"  # my_facts has its own grid: layer 1
 
 pytestmark = pytest.mark.slow
 
