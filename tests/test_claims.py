@@ -97,6 +97,10 @@ def independent_verdict(row) -> str:
         return "supported" if per_editor and all(v == "supported" for v in per_editor) else "inconclusive"
     if row["n"] < row["min_n"] or not (np.isfinite(row["ci_low"]) and np.isfinite(row["ci_high"])):
         return "inconclusive"
+    if row["claim"] in ("C4", "B1"):  # paired: needs min_n cases whose difference is not 0
+        assert f"fewer than {row['min_n']} nonzero differences: inconclusive" in row["rule"]
+        if int(re.search(r"\((\d+) with a nonzero difference\)", row["n_unit"])[1]) < row["min_n"]:
+            return "inconclusive"
     t = row["threshold"]
     if row["ci_low"] == row["ci_high"] == t:
         assert "(all tied): inconclusive" in row["rule"]
@@ -159,6 +163,26 @@ def test_claims_verdicts_on_constructed_inputs():
     assert (few.loc[["C1", "C2", "C4", "C5a", "C5b", "B1"], "verdict"] == "inconclusive").all()
     assert few.loc["C1", "min_n"] == 41 and few.loc["C5a", "min_n"] == 3
     assert few.loc["C3", "verdict"] == "supported" and few.loc["C3", "n"] == 4
+
+
+def test_a_paired_claim_needs_min_n_cases_that_differ():
+    """C4 on 18 test cases where LGA and CMA score alike on 17 and CMA wins one: the bootstrap interval is
+    [-1/6, 0], whose upper end at 0 would read "contradicted" on the strength of one case; with fewer than
+    min_n nonzero differences the verdict is inconclusive. With min_n differing cases it is decided."""
+    base = per_case_frame("r-rome", 18, 0.0, 0.0)
+    one = base.copy()
+    one.loc[0, "lga"] = one.loc[0, "cma"] - 1.0
+    transfer, runtime = transfer_frame("r-rome", [0.0]), pd.DataFrame({"speedup_lga_vs_bf_all_layers": [20.0],
+                                                                        "speedup_lga_vs_cma": [2.0]})
+    table = claims_table(one, transfer, runtime, "r-rome", n_boot=500, min_cases=5).set_index("claim")
+    check_claims(table.reset_index())
+    assert table.loc["C4", "ci_high"] == 0.0 and table.loc["C4", "ci_low"] < 0
+    assert table.loc["C4", "verdict"] == "inconclusive" and "(1 with a nonzero difference)" in table.loc["C4", "n_unit"]
+    many = base.copy()
+    many.loc[:5, "lga"] = many.loc[:5, "cma"] - 1.0  # six cases where CMA's layer wins
+    table = claims_table(many, transfer, runtime, "r-rome", n_boot=500, min_cases=5).set_index("claim")
+    check_claims(table.reset_index())
+    assert table.loc["C4", "verdict"] == "contradicted" and "(6 with a nonzero difference)" in table.loc["C4", "n_unit"]
 
 
 # ------------------------------------------------------------------------------------------------ diagnostics

@@ -12,6 +12,9 @@ Every verdict follows a rule written in the table (column ``rule``), from the in
   an interval of width zero that no verdict should rest on;
 - an interval of width zero *at* the threshold (every case tied, e.g. LGA and CMA chose the same layer, so every
   paired difference is 0): *inconclusive*, since the cases carry no difference to judge by;
+- the paired claims (C4, B1: a per-case difference between two choices against 0) need ``min_n`` cases with a
+  nonzero difference, else *inconclusive*: tied cases carry no evidence either way (Wilcoxon's test drops them
+  too), and one differing case among ties would otherwise decide the verdict (``n_unit`` gives the count);
 - C6 (``all editors``): *supported* if C1, C2 and C4 are supported for every editor, *contradicted* if any of
   them is contradicted for some editor, else *inconclusive* (also with fewer than two editors).
 
@@ -85,12 +88,23 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
 
 
 def _case_claim(claim, statement, per_case, editor, metric, value, threshold, direction, n_boot, seed, min_cases,
-                source):
+                source, paired: bool = False):
+    """A claim over test cases. ``paired``: the per-case figure is a difference between two choices (C4, B1), and
+    a case where both score the same carries no evidence either way (as Wilcoxon's test drops it): the verdict
+    needs ``min_cases`` cases with a nonzero difference, so one differing case among ties decides nothing."""
     sel = per_case[(per_case["editor"] == editor) & (per_case["metric"] == metric)] if len(per_case) else per_case
     values = value(sel).to_numpy(dtype="float64") if len(sel) else np.array([])
     ci = bootstrap_mean_ci(values, n_boot=n_boot, seed=seed, key=("claim", claim, editor, metric))
-    return _row(claim, statement, editor, metric, ci.estimate, ci.low, ci.high, ci.n, "test cases", direction,
-                threshold, min_cases, source)
+    if not paired:
+        return _row(claim, statement, editor, metric, ci.estimate, ci.low, ci.high, ci.n, "test cases", direction,
+                    threshold, min_cases, source)
+    nonzero = int(np.sum(np.isfinite(values) & (values != 0)))
+    row = _row(claim, statement, editor, metric, ci.estimate, ci.low, ci.high, ci.n,
+               f"test cases ({nonzero} with a nonzero difference)", direction, threshold, min_cases, source)
+    row["rule"] += f"; fewer than {max(min_cases, 1)} nonzero differences: inconclusive"
+    if nonzero < max(min_cases, 1):
+        row["verdict"] = "inconclusive"
+    return row
 
 
 def per_editor_claims(per_case: pd.DataFrame, transfer: pd.DataFrame, editor: str, metric: str, margin: float,
@@ -112,7 +126,8 @@ def per_editor_claims(per_case: pd.DataFrame, transfer: pd.DataFrame, editor: st
                      ci.n, "dataset pairs", "below", margin, MIN_UNITS, source="transfer (bf, source != target: gap_to_own)"))
     rows.append(_case_claim("C4", "LGA beats CMA (paper: up to +8.56 rewrite, +9.16 rephrase accuracy)",
                             per_case, editor, metric, lambda s: s["lga"] - s["cma"], 0.0, "above", n_boot, seed,
-                            min_cases, "lga_vs_cma (per case: score at LGA's layer - score at CMA's layer)"))
+                            min_cases, "lga_vs_cma (per case: score at LGA's layer - score at CMA's layer)",
+                            paired=True))
     return rows
 
 
@@ -159,7 +174,7 @@ def claims_table(per_case: pd.DataFrame, transfer: pd.DataFrame, runtime: pd.Dat
                             "the fixed golden layer (BF on proxy)", per_case, editor, metric,
                             lambda s: _column(s, "lga_per_case") - s["bf"], 0.0, "above", n_boot, seed,
                             min_cases, "per_case_layer (per case: score at the case's own LGA layer - score at BF's layer; "
-                            "the cases whose own layer was edited)"))
+                            "the cases whose own layer was edited)", paired=True))
     out = pd.DataFrame(rows, columns=CLAIMS_COLUMNS)
     out["n"] = out["n"].astype("int64")
     return out
