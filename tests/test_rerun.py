@@ -350,6 +350,7 @@ def test_per_case_layer_table_of_the_tiny_run(done, tiny):
 
     from goldenlayers.analysis.locators import lga_case_choices
     from goldenlayers.analysis.per_case_layer import CHOICES
+    from goldenlayers.config import layer_grid
     from goldenlayers.analysis.ties import parse_ties
     from goldenlayers.locate.tukey import tukey_golden
 
@@ -379,7 +380,10 @@ def test_per_case_layer_table_of_the_tiny_run(done, tiny):
                 own, grid = rows.loc[(metric, "lga_per_case")], rows.loc[(metric, "lga_per_case_grid")]
                 assert own["n_chosen"] == n_test and own["n_covered"] == covered and own["n"] <= covered
                 assert pd.isna(own["score"]) == (own["n"] == 0)          # missing, never 0
-                assert grid["n_chosen"] == n_test and grid["n_covered"] == n_test
+                # within the dataset's own grid (my_facts: layer 1 alone) a case whose kept layers miss the grid
+                # has no choice there: counted as not chosen, never scored as 0
+                on_grid = lga_case_choices(per_case, layer_grid(tiny, model, dataset=dataset))
+                assert grid["n_chosen"] == sum(bool(t) for t in on_grid.values()) == grid["n_covered"]
                 for locator in ("bf", "lga"):
                     expected = locators.loc[(editor, dataset, metric), f"{locator}_score"]
                     assert rows.loc[(metric, locator), "score"] == pytest.approx(expected, nan_ok=True)
