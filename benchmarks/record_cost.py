@@ -16,6 +16,8 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+
+
 def job_of(relative: Path) -> tuple[str, str]:
     """(rule, dataset) of a benchmark file from its path under logs/benchmarks/ (the rules' ``benchmark:`` paths,
     workflow/rules/edit.smk, locate.smk, stats.smk); ``-`` for the statistics, which belong to no dataset."""

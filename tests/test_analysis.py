@@ -138,13 +138,20 @@ def test_regret_and_paired_test(cases, golden):
     assert pc.loc["t0", "bf"] == pytest.approx(0.55) and pc.loc["t0", "cma"] == pytest.approx(0.5)
 
 
+def two_grid_rows() -> pd.DataFrame:
+    """Dataset "a" edited by R-ROME at layers 0, 1, 2 (TABLE_A) and by MEMIT at layers 0 and 2 only (TABLE_A's
+    scores there): two editors on different grids."""
+    memit = {key: [v[0], v[2]] for key, v in TABLE_A.items()}
+    return pd.DataFrame(rows("a", TABLE_A) + [
+        {**row, "layer": [0, 2][row["layer"]]} for row in rows("a", memit, editor="memit")])
+
+
 def test_evaluated_layers_and_test_best_label_are_each_editors_own():
     """Two editors on one dataset with different grids (R-ROME at 0, 1, 2; MEMIT at 0 and 2) and a test edit at a
     locator's off-grid choice (MEMIT at 1) that ties with the grid's best: each editor's row lists only its own
     evaluated layers, and the test-best layer is named (drawn from its ties), never missing."""
-    memit = {key: [v[0], v[2]] for key, v in TABLE_A.items()}  # MEMIT's grid: layers 0 and 2
-    frame = pd.DataFrame(rows("a", TABLE_A) + [
-        {**row, "layer": [0, 2][row["layer"]]} for row in rows("a", memit, editor="memit")])
+    memit = {key: [v[0], v[2]] for key, v in TABLE_A.items()}
+    frame = two_grid_rows()
     choice_rows = [{**row, "layer": 1} for row in rows("a", {k: [v[1]] for k, v in memit.items() if k[0] == "test"},
                                                        editor="memit")]  # the choice edit ties with layer 2
     cases = add_overall(pd.concat([frame, pd.DataFrame(choice_rows)], ignore_index=True))
@@ -292,9 +299,7 @@ def test_proxy_size_sensitivity(cases, golden):
 def test_proxy_size_sensitivity_uses_each_editors_own_grid():
     """R-ROME edited at layers 0, 1, 2 and MEMIT at 0 and 2 only: LGA's and CMA's subset picks for MEMIT are made
     within MEMIT's grid (layer 2 here), never at R-ROME's layer 1, which MEMIT's test split cannot score."""
-    memit = {key: [v[0], v[2]] for key, v in TABLE_A.items()}
-    cases = add_overall(pd.DataFrame(rows("a", TABLE_A) + [
-        {**row, "layer": [0, 2][row["layer"]]} for row in rows("a", memit, editor="memit")]))
+    cases = add_overall(two_grid_rows())
     golden = golden_layers(cases, layer_scores(cases))
     # every proxy case puts layer 1 first and layer 2 second (sums 1, 3, 2: inside the fences)
     lga_cases = pd.DataFrame({"model": "m", "dataset": "a", "case_id": ["p0"] * 3 + ["p1"] * 3,

@@ -28,8 +28,8 @@ def deviation_matrix(layer_scores, model: str, editor: str, metric: str = "rewri
                        & (layer_scores["split"] == "test") & (layer_scores["metric"] == metric)]
     if sel.empty:
         return None
-    table = sel.pivot_table(index="layer", columns="dataset", values="mean", aggfunc="mean", dropna=False)
-    # a layer whose every edit failed (a row with a missing mean) stays as a grey row, not silently left out
+    table = sel.pivot_table(index="layer", columns="dataset", values="mean", aggfunc="mean")
+    # a layer whose every edit failed (a row with a missing mean, which the pivot drops) is put back as a grey row
     table = table.reindex(index=sorted(sel["layer"].unique()), columns=order_datasets(sel["dataset"].unique()))
     return (table.max(axis=0) - table).abs()
 

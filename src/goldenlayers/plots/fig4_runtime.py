@@ -67,9 +67,10 @@ def draw(tables, model: str):
         return empty_figure(f"No runtime measurements for {model}.")
     datasets = order_datasets(sel["dataset"])
     sel = sel.set_index("dataset").reindex(datasets)
-    sizes = grid_sizes(sel.reset_index())
+    flat = sel.reset_index()
+    sizes = grid_sizes(flat)
     n_grid = shared_grid(sizes)
-    series = _series(sel.reset_index(), n_grid)
+    series = _series(flat, n_grid)
     values = sel[[s[0] for s in series]].to_numpy(dtype="float64")
     if not np.isfinite(values).any():
         return empty_figure(f"No runtime measurements for {model}.")
