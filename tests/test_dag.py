@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from goldenlayers.config import layer_grid
 from workflow_copy import copy_workflow, job_stats, workflow_env
 import yaml
 
@@ -34,15 +35,9 @@ def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.Compl
     return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
 
 
-def layer_count(layers, num_layers: int) -> int:
-    """How many layers the config's grid gives for a model (mirrors the schema: list, "all" or a range)."""
-    if layers == "all":
-        return num_layers
-    if isinstance(layers, list):
-        return len(layers)
-    if isinstance(layers, dict):
-        return len(range(layers.get("start", 0), layers.get("stop", num_layers), layers.get("step", 1)))
-    raise ValueError(f"unknown layer grid {layers!r}")
+def layer_count(paper: dict, model: str) -> int:
+    """How many layers the paper config's grid gives for ``model`` (the workflow's own resolution of the grid)."""
+    return len(layer_grid(paper, model))
 
 
 @pytest.fixture(scope="module")
@@ -73,15 +68,14 @@ def test_paper_models_have_the_papers_depth(paper):
 def chunk_count(paper) -> int:
     """Chunks of layers per (editor, dataset), summed over the models: ceil(grid / layers_per_job) each."""
     per_job = paper["layers_per_job"]
-    return sum(-(-layer_count(paper.get("layers", "all"), spec["num_layers"]) // per_job)
-               for spec in paper["models"].values())
+    return sum(-(-layer_count(paper, model) // per_job) for model in paper["models"])
 
 
 def test_paper_edit_jobs_are_grouped_by_chunks_of_layers(paper, paper_counts):
     """models x editors x datasets x layers (GPT-2 XL 48, LLaMA2-7B 32, Gemma3-12B 48) is 2,560 (model, editor,
     dataset, layer) edits of both splits; with 16 layers per job (3 + 2 + 3 chunks) they are 160 jobs, so the
     model is loaded 16x less often."""
-    layers = sum(layer_count(paper.get("layers", "all"), spec["num_layers"]) for spec in paper["models"].values())
+    layers = sum(layer_count(paper, model) for model in paper["models"])
     assert layers * len(paper["editors"]) * len(paper["datasets"]) * SPLITS == (48 + 32 + 48) * 4 * 5 * 2 == 5120
     assert paper["layers_per_job"] == 16 and chunk_count(paper) == 3 + 2 + 3
     expected = chunk_count(paper) * len(paper["editors"]) * len(paper["datasets"])
