@@ -44,13 +44,15 @@ def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str | None]:
     return versions
 
 
-def git_info(cwd: str | os.PathLike = ".") -> dict[str, object]:
-    """The commit of the code that made the results; ``dirty`` if tracked files differ from it."""
+def git_info(cwd: str | os.PathLike = ".", exclude: Iterable[str | os.PathLike] = ()) -> dict[str, object]:
+    """The commit of the code that made the results; ``dirty`` if tracked files differ from it, apart from the
+    paths in ``exclude`` (relative to ``cwd``: a record folder that the save itself rewrites)."""
     def git(*args):
         return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30, check=True).stdout
+    excluded = [f":(exclude){Path(path).as_posix()}" for path in exclude]
     try:
         commit = git("rev-parse", "HEAD").strip()
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no").strip())
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", *excluded).strip())
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
     return {"commit": commit, "dirty": dirty}

@@ -19,7 +19,7 @@ The procedure (``make record``; README, "Results of record"):
 :func:`save` is the other direction: every finished output under ``results/`` (except the rebuildable
 statistics) copied into the record folder, and each finished job's benchmark file (``logs/benchmarks`` into
 ``benchmarks/``: what the run cost, kept as evidence, never restored), with ``SAVED.json`` listing each file's sha256, the code's commit (and whether
-tracked files differed from it) and the time. Run it with no Snakemake running on that folder (it refuses while ``.snakemake/locks`` holds a lock),
+tracked files other than the record folder's differed from it) and the time. Run it with no Snakemake running on that folder (it refuses while ``.snakemake/locks`` holds a lock),
 so no job is half-written; the project writes every file atomically anyway.
 """
 
@@ -64,6 +64,9 @@ def save(workdir: str | os.PathLike, record: str | os.PathLike) -> dict[str, int
     if snakemake_running(workdir):
         raise InputError("Snakemake is running on this folder (a lock in .snakemake/locks): stop it, or wait for it "
                          "to finish, so no job is half-written", file=workdir / ".snakemake" / "locks")
+    # the code's state before this save writes into the record folder (which is tracked once committed)
+    inside = record.resolve().is_relative_to(workdir.resolve())
+    code = git_info(workdir, exclude=[record.resolve().relative_to(workdir.resolve())] if inside else [])
     target = record / "results"
     copied = unchanged = 0
     listing = {}
@@ -73,7 +76,7 @@ def save(workdir: str | os.PathLike, record: str | os.PathLike) -> dict[str, int
         listing[str(Path("results") / relative)] = digest
         copied, unchanged = copied + changed, unchanged + (not changed)
     benchmarks = _save_benchmarks(workdir, record)
-    saved = {**git_info(workdir), "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    saved = {**code, "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
              "files": listing, "benchmarks": benchmarks}
     (record / SAVED_LIST).write_text(json.dumps(saved, indent=1, sort_keys=True) + "\n")
     log.info("saved %d new or changed files (%d unchanged) from %s into %s", copied, unchanged, results, target)
