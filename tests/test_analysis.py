@@ -10,12 +10,13 @@ from goldenlayers.analysis.compare import compare_locators, wide_locators
 from goldenlayers.analysis.golden import golden_layers, parse_ties
 from goldenlayers.analysis.locators import choice, lga_choice_from_cases
 from goldenlayers.analysis.runtime import runtime_table
-from goldenlayers.analysis.scores import add_overall, apply_failed, layer_scores
+from goldenlayers.analysis.scores import add_overall, apply_failed, layer_scores, with_pre_edit
 from goldenlayers.analysis.sensitivity import proxy_size_sensitivity, proxy_sizes
 from goldenlayers.analysis.stats import bootstrap_mean_ci, wilcoxon_paired
 from goldenlayers.analysis.tables import to_markdown
 from goldenlayers.analysis.ties import draw_tied
 from goldenlayers.analysis.transfer import transfer_matrix
+from goldenlayers.errors import InputError
 
 # Rewrite accuracy per (split, case) over layers 0, 1, 2 for dataset "a".
 #   proxy: layer 1 and layer 2 tie (means 0.75, 0.75) -> ties "1;2", scored as the mean over layers 1 and 2:
@@ -109,6 +110,43 @@ def test_failed_cases_are_counted_and_dropped_or_zeroed(cases):
     # "zero" scores a failed edit 0 only on the metrics the dataset has: the others stay missing
     zeroed = apply_failed(cases, "zero")
     assert zeroed.loc[hit, "rewrite_acc"].eq(0).all() and zeroed.loc[hit, "rephrase_acc"].isna().all()
+
+
+def test_failed_edits_scored_as_the_unedited_model(cases, tmp_path):
+    """analysis.failed: unedited scores a failed edit as the unedited model scores that case: its pre-edit
+    accuracies from the pre-edit file, locality 1; metrics the dataset lacks stay missing."""
+    cases = cases.copy()
+    cases["locality"] = 0.9                                  # dataset a and b have rewrite and locality
+    hit = (cases["dataset"] == "a") & (cases["split"] == "test") & (cases["case_id"] == "t1") & (cases["layer"] == 1)
+    cases.loc[hit, "status"] = "failed"
+    cases.loc[hit, ["rewrite_acc", "locality"]] = np.nan
+    cases = add_overall(cases)
+    folder = tmp_path / "pre_edit" / "m"
+    folder.mkdir(parents=True)
+    for dataset, table in (("a", TABLE_A), ("b", TABLE_B)):
+        pre = pd.DataFrame([{"split": split, "case_id": case, "pre_rewrite_acc": 0.25 if case == "t1" else 0.0,
+                             "pre_rephrase_acc": 0.5, "pre_portability": np.nan} for split, case in table])
+        pre.to_parquet(folder / f"{dataset}.parquet")
+    with pytest.raises(InputError, match="pre-edit"):
+        apply_failed(cases, "unedited")
+    with_pre = with_pre_edit(cases, [str(folder / "a.parquet"), str(folder / "b.parquet")])
+    assert len(with_pre) == len(cases)
+    scored = apply_failed(with_pre, "unedited")
+    failed_row = scored[(scored["status"] == "failed")].iloc[0]
+    assert failed_row["rewrite_acc"] == 0.25 and failed_row["locality"] == 1.0
+    assert np.isnan(failed_row["rephrase_acc"]) and np.isnan(failed_row["portability"])
+    assert failed_row["overall"] == pytest.approx((0.25 + 1.0) / 2)
+    ok = scored["status"] == "ok"
+    pd.testing.assert_series_equal(scored.loc[ok, "rewrite_acc"].reset_index(drop=True),
+                                   with_pre.loc[ok, "rewrite_acc"].reset_index(drop=True))
+    golden = golden_layers(with_pre, layer_scores(with_pre, failed="unedited"), failed="unedited")
+    row = golden[(golden["dataset"] == "a") & (golden["metric"] == "rewrite_acc")].iloc[0]
+    # t1 at layers 1 and 2 (the proxy tie): (0.25 + 1.0) / 2 instead of (1.0 + 1.0) / 2
+    assert row["test_score_at_proxy_golden"] == pytest.approx((0.55 + 0.625 + 0.35) / 3)
+    assert row["n_failed_test"] == 1
+    with pytest.raises(InputError, match="no pre-edit file") as err:
+        with_pre_edit(cases, [str(folder / "a.parquet")])
+    assert "analysis.failed" in str(err.value)
 
 
 def test_regret_and_paired_test(cases, golden):

@@ -4,7 +4,7 @@
 # locator inputs, config lga/cma.enabled. A disabled locator is simply absent from the analysis.
 #
 # config["analysis"] (defaults in functions/aggregate.smk and config/schema.yaml): n_boot, repeats, failed
-# (drop|zero), reference_editor, min_cases, max_failed_fraction, claims_metric, claims_margin. The analysis
+# (drop|zero|unedited: then the pre-edit files are inputs too), reference_editor, min_cases, max_failed_fraction, claims_metric, claims_margin. The analysis
 # also reads the test edits at the locators' own choices (rule edit_choice) and LGA on the test split (rule
 # lga_test: each test case's own layer, results/tables/per_case_layer.*).
 
@@ -26,7 +26,8 @@ rule collect_edits:
 
 rule aggregate:
     input:
-        case_tables(),
+        cases=case_tables(),
+        pre_edit=pre_edit_inputs(),
     output:
         layer_scores=f"{TABLES}/layer_scores.parquet",
         golden=f"{TABLES}/golden_layers.parquet",
@@ -47,7 +48,8 @@ rule aggregate:
         mem_mb=4000,
         runtime=20,
     shell:
-        "goldenlayers aggregate --cases {input:q} --out-dir {params.out_dir:q} --failed {params.failed}"
+        "goldenlayers aggregate --cases {input.cases:q} --out-dir {params.out_dir:q} --failed {params.failed}"
+        " --pre-edit {input.pre_edit:q}"
         " --seed {params.seed} {params.max_failed} > {log:q} 2>&1"
 
 
@@ -62,6 +64,7 @@ rule analyse:
         cma=locator_inputs("cma"),
         cma_cases=locator_inputs("cma", per_case=True),
         choice_edits=choice_edit_targets(),
+        pre_edit=pre_edit_inputs(),
     output:
         regret=f"{TABLES}/regret.parquet",
         regret_csv=report(f"{TABLES}/regret.csv", caption="../report/regret_table.rst", category="Tables",
@@ -122,7 +125,7 @@ rule analyse:
         " --lga-test-cases {input.lga_test_cases:q}"
         " --cma {input.cma:q} --cma-cases {input.cma_cases:q}"
         " --out-dir {params.out_dir:q} --seed {params.seed} --n-boot {params.n_boot} --repeats {params.repeats}"
-        " --failed {params.failed} --reference-editor {params.reference_editor:q}"
+        " --failed {params.failed} --pre-edit {input.pre_edit:q} --reference-editor {params.reference_editor:q}"
         " --tukey-k {params.tukey_k} --quantile-method {params.quantile_method}"
         " --num-layers {params.num_layers:q} --choice-edits {input.choice_edits:q} --min-cases {params.min_cases}"
         " --claims-metric {params.claims_metric} --claims-margin {params.claims_margin} > {log:q} 2>&1"

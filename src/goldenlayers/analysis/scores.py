@@ -6,18 +6,21 @@ metrics plus ``overall``: the mean over the metrics that case has. Everything do
 ``cases x layers`` of one (model, editor, dataset, split, metric) from it.
 
 Failed edits (``status == "failed"``) are counted and, by default, left out of every mean (``failed="drop"``);
-``failed="zero"`` scores them 0 instead (a pessimistic reading: a failed edit did not edit), on the metrics the
-case's dataset has (a metric no successful row of the (model, dataset) has stays missing, never 0).
+``failed="zero"`` scores them 0 instead (a pessimistic reading: a failed edit did not edit), and
+``failed="unedited"`` as the unedited model scores them (what a failed edit leaves: the weights unchanged), on the
+metrics the case's dataset has (a metric no successful row of the (model, dataset) has stays missing, never 0).
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from . import FAILED_MODES
 from ..errors import InputError
 from ..io import read_table
 
@@ -27,7 +30,13 @@ BASE_METRICS = ("rewrite_acc", "rephrase_acc", "locality", "portability")
 METRICS = (*BASE_METRICS, "overall")
 KEYS = ("model", "editor", "dataset")
 REQUIRED = ("model", "editor", "dataset", "split", "layer", "case_id", "status", *BASE_METRICS)
-FAILED_MODES = ("drop", "zero")
+# ``failed="unedited"``: a failed edit left the weights as they were (the editor refuses to write a NaN, an
+# overflowing or a zero update), so each case is scored as the unedited model scores it: its pre-edit accuracy
+# (results/pre_edit) on the rewrite, rephrase and portability prompts, and locality 1 (locality compares with the
+# unedited model's own predictions). Metric -> the pre-edit column that holds it.
+UNEDITED_SCORES = {"rewrite_acc": "pre_rewrite_acc", "rephrase_acc": "pre_rephrase_acc",
+                   "portability": "pre_portability"}
+PRE_EDIT_KEYS = ["model", "dataset", "split", "case_id"]
 
 
 def add_overall(frame: pd.DataFrame) -> pd.DataFrame:
@@ -57,8 +66,10 @@ def read_edit_results(paths: Iterable[str]) -> pd.DataFrame:
 
 
 def apply_failed(frame: pd.DataFrame, failed: str = "drop") -> pd.DataFrame:
-    """The rows that enter the means: failed rows dropped, or kept with 0 on every metric their (model,
-    dataset) has (a metric it lacks, such as CounterFact's portability, stays NaN)."""
+    """The rows that enter the means: failed rows dropped (``drop``), or kept with 0 (``zero``) or with the
+    unedited model's scores (``unedited``, see ``UNEDITED_SCORES``; the frame needs the pre-edit columns of
+    :func:`with_pre_edit`) on every metric their (model, dataset) has (a metric it lacks, such as CounterFact's
+    portability, stays NaN)."""
     if failed not in FAILED_MODES:
         raise InputError(f"unknown failed-case policy {failed!r}; expected one of {FAILED_MODES}", field="failed")
     is_failed = frame["status"].astype(str) == "failed"
@@ -67,12 +78,48 @@ def apply_failed(frame: pd.DataFrame, failed: str = "drop") -> pd.DataFrame:
     frame = frame.copy()
     if not is_failed.any():
         return frame
+    if failed == "unedited":
+        missing = [column for column in UNEDITED_SCORES.values() if column not in frame]
+        if missing:
+            raise InputError(f"failed edits scored as the unedited model need its pre-edit scores ({missing} "
+                             "missing: give the pre-edit files)", field="analysis.failed")
     for (model, dataset), group in frame.groupby(["model", "dataset"], sort=False):
         present = [m for m in BASE_METRICS if np.isfinite(group[m].to_numpy(dtype="float64")).any()]
         rows = group.index[is_failed.loc[group.index]]
-        frame.loc[rows, present] = 0.0
+        for metric in present:
+            if failed == "zero":
+                frame.loc[rows, metric] = 0.0
+            elif metric == "locality":
+                frame.loc[rows, metric] = 1.0
+            else:
+                frame.loc[rows, metric] = frame.loc[rows, UNEDITED_SCORES[metric]].astype("float64")
     frame.loc[is_failed, "overall"] = frame.loc[is_failed, list(BASE_METRICS)].astype("float64").mean(axis=1)
     return frame
+
+
+def with_pre_edit(frame: pd.DataFrame, paths: Iterable[str]) -> pd.DataFrame:
+    """``frame`` (edit rows) with the unedited model's scores of each case (``pre_rewrite_acc``,
+    ``pre_rephrase_acc``, ``pre_portability``) from the pre-edit files ``results/pre_edit/{model}/{dataset}.parquet``
+    (model and dataset named by the path, as the pre_edit rule writes them). Every (model, dataset) of the frame
+    needs its file."""
+    frames = []
+    for path in paths:
+        pre = read_table(path, ["split", "case_id", *UNEDITED_SCORES.values()], "Pre-edit predictions")
+        pre = pre[["split", "case_id", *UNEDITED_SCORES.values()]].assign(
+            model=Path(path).parent.name, dataset=Path(path).stem, case_id=lambda f: f["case_id"].astype(str))
+        frames.append(pre)
+    pre = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*PRE_EDIT_KEYS,
+                                                                                     *UNEDITED_SCORES.values()])
+    have = set(map(tuple, pre[["model", "dataset"]].drop_duplicates().to_numpy()))
+    lacking = sorted(set(map(tuple, frame[["model", "dataset"]].drop_duplicates().to_numpy())) - have)
+    if lacking:
+        raise InputError(f"no pre-edit file for (model, dataset) {lacking}: failed edits scored as the unedited "
+                         "model need results/pre_edit/{model}/{dataset}.parquet", field="analysis.failed")
+    base = frame.drop(columns=[c for c in UNEDITED_SCORES.values() if c in frame]).reset_index(drop=True)
+    merged = base.merge(pre, on=PRE_EDIT_KEYS, how="left", validate="many_to_one")
+    for column in UNEDITED_SCORES.values():
+        merged[column] = merged[column].astype("float64")
+    return merged
 
 
 def sem(values: np.ndarray) -> float:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..analysis import FAILED_MODES
+
 from ..errors import InputError
 
 NAME = "aggregate"
@@ -19,8 +21,12 @@ GOLDEN_NOTE = (
 )
 
 
-def read_cases(paths):
+def read_cases(paths, pre_edit=None):
+    """The case-score tables as one frame; with ``pre_edit`` (the pre-edit files), each case's unedited scores
+    beside it (``analysis.failed: unedited``)."""
     import pandas as pd
+
+    from ..analysis.scores import with_pre_edit
 
     frames = [pd.read_parquet(p) for p in paths]
     if not frames:
@@ -28,14 +34,17 @@ def read_cases(paths):
     frame = pd.concat(frames, ignore_index=True)
     frame["case_id"] = frame["case_id"].astype(str)
     frame["layer"] = frame["layer"].astype("int64")
-    return frame
+    return frame if pre_edit is None else with_pre_edit(frame, pre_edit)
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--cases", nargs="+", required=True, help="case-score tables from collect-edits")
     parser.add_argument("--out-dir", required=True, help="results/tables")
-    parser.add_argument("--failed", choices=("drop", "zero"), default="drop",
-                        help="failed edits: left out of the means (drop) or scored 0 (zero)")
+    parser.add_argument("--failed", choices=FAILED_MODES, default="drop",
+                        help="failed edits: left out of the means (drop), scored 0 (zero), or scored as the "
+                             "unedited model (unedited: needs --pre-edit)")
+    parser.add_argument("--pre-edit", nargs="*", default=[],
+                        help="the pre-edit files results/pre_edit/{model}/{dataset}.parquet (for --failed unedited)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the tie draw that names one tied layer")
     parser.add_argument("--max-failed-fraction", type=float, default=None,
                         help="fail when more than this fraction of all edits failed (default: never)")
@@ -73,7 +82,7 @@ def run(args) -> None:
 
     from ..analysis.ties import TIE_RULE
 
-    cases = read_cases(args.cases)
+    cases = read_cases(args.cases, args.pre_edit if args.failed == "unedited" else None)
     check_failures(cases, args.max_failed_fraction)
     out = Path(args.out_dir)
     scores = layer_scores(cases, failed=args.failed)

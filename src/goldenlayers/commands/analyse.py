@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..analysis import FAILED_MODES
+
 from ._common import json_arg
 
 NAME = "analyse"
@@ -34,8 +36,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--quantile-method", default="linear", help="numpy quantile method of the Tukey fences")
     parser.add_argument("--reference-editor", default="r-rome", help="the editor whose proxy edits time BF")
     parser.add_argument("--num-layers", type=json_arg, default={}, help='JSON {"model": num_layers}')
-    parser.add_argument("--failed", choices=("drop", "zero"), default="drop",
-                        help="failed edits: left out of means, or scored 0")
+    parser.add_argument("--failed", choices=FAILED_MODES, default="drop",
+                        help="failed edits: left out of the means (drop), scored 0 (zero), or scored as the "
+                             "unedited model (unedited: needs --pre-edit)")
+    parser.add_argument("--pre-edit", nargs="*", default=[],
+                        help="the pre-edit files results/pre_edit/{model}/{dataset}.parquet (for --failed unedited)")
     parser.add_argument("--choice-edits", nargs="*", default=[],
                         help="test edits at the locators' chosen layers (rule edit_choice)")
     parser.add_argument("--min-cases", type=int, default=5,
@@ -71,7 +76,7 @@ def run(args) -> None:
     from ..analysis.locators import read_locator, read_locator_cases
     from ..analysis.per_case_layer import markdown_view, per_case_layer_table
     from ..analysis.runtime import runtime_table
-    from ..analysis.scores import layer_scores
+    from ..analysis.scores import layer_scores, with_pre_edit
     from ..analysis.sensitivity import proxy_size_sensitivity
     from ..analysis.tables import write_table
     from ..analysis.ties import TIE_RULE
@@ -80,6 +85,8 @@ def run(args) -> None:
     out = Path(args.out_dir)
     cases = read_cases(args.cases)
     evaluated = with_choice_edits(cases, args.choice_edits)
+    if args.failed == "unedited":
+        cases, evaluated = with_pre_edit(cases, args.pre_edit), with_pre_edit(evaluated, args.pre_edit)
     golden = pd.read_parquet(args.golden)
     lga, cma = read_locator(args.lga, "lga"), read_locator(args.cma, "cma")
     lga_cases, cma_cases = read_locator_cases(args.lga_cases, "lga"), read_locator_cases(args.cma_cases, "cma")

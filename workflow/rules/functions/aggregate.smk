@@ -23,6 +23,14 @@ def case_tables():
             for model, editor, dataset in edit_cells()]
 
 
+def pre_edit_inputs():
+    """The pre-edit files of every (model, dataset) with edits when failed edits are scored as the unedited model
+    (analysis.failed: unedited); otherwise none, so the other policies do not depend on them."""
+    if ANALYSIS["failed"] != "unedited":
+        return []
+    return sorted({f"results/pre_edit/{model}/{dataset}.parquet" for model, _, dataset in edit_cells()})
+
+
 def locator_inputs(kind, per_case=False):
     """``lga``/``cma`` summary (or per-case) files of every model x dataset; [] if the locator is disabled."""
     if not config[kind]["enabled"]:
