@@ -85,6 +85,12 @@ def test_absent_bars_say_no_data_and_intervals_show_n(tables, tmp_path):
                             editor="r-rome")
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert "no data" in texts and any(t.startswith("n=") for t in texts)
+    # every scored bar names the layer(s) it was scored at (a reader sees which layer a locator picked)
+    scored = regret[(regret["editor"] == "r-rome") & regret["locator"].isin(["lga", "cma"]) & regret["test_mean"].notna()
+                    & (regret["test_mean"] >= 0.14)]
+    from goldenlayers.plots._style import ties_label
+    for ties in scored["ties"]:
+        assert ties_label(ties) in texts, ties
     save_figure(fig, tmp_path / "fig3", dpi=40)
     runtime = tables["runtime"].copy()
     runtime["cma_seconds_per_case"] = float("nan")
@@ -126,6 +132,17 @@ def test_tie_labels_stay_short():
     assert ties_label([0, 3, 9, 18, 27]) == "5 tied\nL0 to L27"  # one more: collapsed, not read as 0-27 in full
     assert ties_label("0;3;9;18;27") == ties_label([0, 3, 9, 18, 27])
     assert ties_label(list(range(0, 21))) == "21 tied\nL0 to L20"
+    # in a bar, anything wider than one layer name is written upright, along the bar
+    import matplotlib.pyplot as plt
+    from goldenlayers.plots._style import layer_text
+    fig, ax = plt.subplots()
+    for x, ties in enumerate(["8", "8;18", ";".join(map(str, range(21)))]):
+        layer_text(ax, x, 0.9, 0.05, ties)
+    layer_text(ax, 3, 0.05, 0.01, "29")   # a short bar: the name goes above its interval
+    rotations = {t.get_text(): t.get_rotation() for t in ax.texts}
+    assert rotations == {"L8": 0, "L8|18": 90, "21 tied\nL0 to L20": 90, "L29": 0}
+    assert [t.get_position()[1] for t in ax.texts] == pytest.approx([0.02, 0.02, 0.02, 0.12])
+    plt.close(fig)
 
 
 def test_runtime_labels_each_datasets_own_grid(tables, tmp_path):

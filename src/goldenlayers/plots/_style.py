@@ -80,6 +80,20 @@ def ties_label(ties) -> str:
     return "L" + "|".join(str(layer) for layer in layers) if layers else ""
 
 
+def layer_text(ax, x, mean, err, ties) -> None:
+    """Name the layer(s) a bar was scored at (:func:`ties_label`): in white at the foot of a bar tall enough to hold
+    it, vertical unless it is one short layer name (a list or a collapsed tie is wider than a bar); else above the
+    bar's interval."""
+    text = ties_label(ties if isinstance(ties, str) else "")
+    if not text:
+        return
+    if mean >= 0.14:
+        ax.text(x, 0.02, text, ha="center", va="bottom", fontsize=6, color="white", fontweight="bold",
+                rotation=0 if text.startswith("L") and "|" not in text else 90)
+    else:
+        ax.text(x, mean + err + 0.06, text, ha="center", va="bottom", fontsize=6)
+
+
 def n_text(ax, x, y, n, **kwargs) -> None:
     """Write ``n=<n>`` at (x, y) (data coordinates), small and grey: every interval shows its n."""
     import pandas as pd

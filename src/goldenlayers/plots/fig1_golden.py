@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ._style import (SPLIT_COLORS, dataset_label, empty_figure, metric_label, n_text, no_data, order_datasets,
-                     order_metrics, setup, ties_label)
+                     order_metrics, setup, layer_text)
 
 INPUTS = ("golden_layers",)
 SCOPE = "model_editor"
@@ -50,12 +50,7 @@ def draw(tables, model: str, editor: str):
                 if not np.isfinite(m):
                     no_data(ax, xi)
                     continue
-                text = ties_label(tie if isinstance(tie, str) else "")
-                if m >= 0.14:  # the chosen layer, written inside the bar's foot (clear of the optimum tick)
-                    ax.text(xi, 0.02, text, ha="center", va="bottom", fontsize=6, color="white",
-                            fontweight="bold", rotation=90 if "|" in text else 0)
-                else:
-                    ax.text(xi, m + e + 0.06, text, ha="center", va="bottom", fontsize=6)
+                layer_text(ax, xi, m, e, tie)  # inside the bar's foot, clear of the optimum tick
                 n_text(ax, xi, m + e + 0.01, n)
         optimum = rows["sample_wise_optimum"].to_numpy(dtype="float64")
         ax.scatter(x, optimum, marker="_", s=500, color="black", linewidths=1.5, zorder=5,

@@ -1,7 +1,7 @@
 """Fig. 3: LGA against CMA per dataset, across models (test scores at each locator's own layer, SEM bars).
 
 Rows: metrics; columns: models. Each bar is the mean over test cases at the locator's choice (over every
-layer; ties scored as the mean over the tied layers) with its SEM and n written above it. A black tick marks
+layer; ties scored as the mean over the tied layers), named at its foot, with its SEM and n written above it. A black tick marks
 the best evaluated fixed layer on test. An asterisk marks a Wilcoxon signed-rank difference with Holm-adjusted
 p < 0.05 (Holm over every cell of this figure, column ``p_holm`` of lga_vs_cma). A hatched bar with "!" rests
 on a flagged locator cell (few cases, no corruption effect, all-negative S_L: the ``*_flag`` columns of the
@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
 
-from ._style import (LOCATOR_COLORS, LOCATOR_LABELS, dataset_label, empty_figure, metric_label, n_text, no_data,
-                     order_datasets, order_metrics, setup)
+from ._style import (LOCATOR_COLORS, LOCATOR_LABELS, dataset_label, empty_figure, layer_text, metric_label, n_text,
+                     no_data, order_datasets, order_metrics, setup)
 
 INPUTS = ("regret", "lga_vs_cma", "locators")
 SCOPE = "editor"
@@ -67,10 +67,11 @@ def draw(tables, editor: str):
                 ax.bar(x + offset, np.nan_to_num(means), bar, yerr=np.nan_to_num(sems), capsize=2,
                        color=LOCATOR_COLORS[loc], label=LOCATOR_LABELS[loc], error_kw={"elinewidth": 0.8},
                        hatch=None, edgecolor="white")
-                for xi, m, e, n, flag in zip(x + offset, means, sems, rows["n"], flagged):
+                for xi, m, e, n, flag, ties in zip(x + offset, means, sems, rows["n"], flagged, rows["ties"]):
                     if not np.isfinite(m):
                         no_data(ax, xi)
                         continue
+                    layer_text(ax, xi, m, 0.0 if not np.isfinite(e) else e, ties)
                     if flag:
                         ax.bar(xi, m, bar, fill=False, hatch="///", edgecolor="black", linewidth=0)
                     top = m + (e if np.isfinite(e) else 0.0)
