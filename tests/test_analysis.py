@@ -10,7 +10,7 @@ from goldenlayers.analysis.compare import compare_locators, wide_locators
 from goldenlayers.analysis.golden import golden_layers, parse_ties
 from goldenlayers.analysis.locators import choice, lga_choice_from_cases
 from goldenlayers.analysis.runtime import runtime_table
-from goldenlayers.analysis.scores import add_overall, apply_failed, layer_scores, with_pre_edit
+from goldenlayers.analysis.scores import add_overall, apply_failed, case_matrix, layer_scores, with_pre_edit
 from goldenlayers.analysis.sensitivity import proxy_size_sensitivity, proxy_sizes
 from goldenlayers.analysis.stats import bootstrap_mean_ci, wilcoxon_paired
 from goldenlayers.analysis.tables import to_markdown
@@ -125,7 +125,8 @@ def test_failed_edits_scored_as_the_unedited_model(cases, tmp_path):
     folder.mkdir(parents=True)
     for dataset, table in (("a", TABLE_A), ("b", TABLE_B)):
         pre = pd.DataFrame([{"split": split, "case_id": case, "pre_rewrite_acc": 0.25 if case == "t1" else 0.0,
-                             "pre_rephrase_acc": 0.5, "pre_portability": np.nan} for split, case in table])
+                             "pre_rephrase_acc": np.nan, "pre_portability": np.nan,  # no such prompts
+                             "pre_locality_tokens": [[7, 8]] if case != "u0" else []} for split, case in table])
         pre.to_parquet(folder / f"{dataset}.parquet")
     with pytest.raises(InputError, match="pre-edit"):
         apply_failed(cases, "unedited")
@@ -147,6 +148,18 @@ def test_failed_edits_scored_as_the_unedited_model(cases, tmp_path):
     with pytest.raises(InputError, match="no pre-edit file") as err:
         with_pre_edit(cases, [str(folder / "a.parquet")])
     assert "analysis.failed" in str(err.value)
+    # a cell whose every edit failed is scored as well, whichever frame it is cut from; a case without locality
+    # prompts gets no locality score
+    every = with_pre.copy()
+    every.loc[every["dataset"] == "b", "status"] = "failed"
+    every.loc[every["dataset"] == "b", ["rewrite_acc", "locality", "overall"]] = np.nan
+    matrix = case_matrix(every, "m", "r-rome", "b", "test", "rewrite_acc", "unedited")
+    assert matrix.loc["u0"].tolist() == [0.0, 0.0, 0.0]
+    assert case_matrix(every, "m", "r-rome", "b", "test", "locality", "unedited").isna().all().all()
+    assert case_matrix(every, "m", "r-rome", "b", "proxy", "locality", "unedited").eq(1.0).all().all()
+    means = layer_scores(every, failed="unedited")
+    b_test = means[(means["dataset"] == "b") & (means["split"] == "test") & (means["metric"] == "rewrite_acc")]
+    assert b_test["mean"].tolist() == [0.0, 0.0, 0.0] and b_test["n"].tolist() == [1, 1, 1]
 
 
 def test_regret_and_paired_test(cases, golden):

@@ -184,3 +184,23 @@ def test_a_dataset_can_have_its_own_layer_grid(workdir):
         r"goldenlayers edit-choice .*?--grid-results ((?:\S+ )+)--pre-edit results/pre_edit/tiny-llama/(\w+)\.parquet"
         r".*--editor r-rome ", text)}
     assert choice["zsre"] == ["0_2"] and choice["counterfact"] == ["0-1", "2-3"], choice
+
+
+@pytest.mark.parametrize("failed", ["drop", "unedited"])
+def test_failed_edits_scored_as_unedited_read_the_pre_edit_files(workdir, failed):
+    """analysis.failed: unedited makes the aggregate and analyse jobs read every (model, dataset)'s pre-edit file
+    and pass it on; the other policies do not depend on those files."""
+    config = yaml.safe_load((workdir / "config/tiny.yaml").read_text())
+    config.setdefault("analysis", {})["failed"] = failed
+    (workdir / f"config/tiny-{failed}.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "-n", "-p", "--forceall", "--replace-workflow-config", "--configfile",
+                       f"config/tiny-{failed}.yaml")
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text[-3000:]
+    expected = {f"results/pre_edit/{model}/{dataset}.parquet" for model in config["models"]
+                for dataset in config["datasets"]}
+    for rule in ("aggregate", "analyse"):
+        command = re.search(rf"goldenlayers {rule} .*", text)[0]
+        given = re.search(r"--pre-edit ((?:results/pre_edit/\S+ ?)*)", command)[1].split()
+        assert f"--failed {failed}" in command
+        assert set(given) == (expected if failed == "unedited" else set()), (rule, given)

@@ -56,10 +56,22 @@ def test_save_lists_results_and_benchmarks_and_calls_clean_code_clean(checkout):
     assert saved["dirty"] is False and len(saved["commit"]) == 40
 
 
+def test_an_unsaved_record_folder_is_not_changed_code(checkout):
+    """An earlier sitting's save, not yet committed, changed tracked files of the record folder: still clean code."""
+    (checkout / "record" / "m" / "benchmarks" / "edit" / "a.tsv").write_text("s\n9.0\n")
+    save(checkout, checkout / "record" / "m")
+    assert json.loads((checkout / "record" / "m" / "SAVED.json").read_text())["dirty"] is False
+
+
 def test_save_calls_changed_code_dirty(checkout):
     (checkout / "src" / "code.py").write_text("x = 2\n")
     save(checkout, checkout / "record" / "m")
     assert json.loads((checkout / "record" / "m" / "SAVED.json").read_text())["dirty"] is True
+
+
+def test_save_refuses_the_working_folder_as_its_record(checkout):
+    with pytest.raises(InputError, match="folder of its own"):
+        save(checkout, checkout)
 
 
 def test_save_refuses_while_snakemake_holds_a_lock(checkout):

@@ -52,7 +52,7 @@ def git_info(cwd: str | os.PathLike = ".", exclude: Iterable[str | os.PathLike] 
     excluded = [f":(exclude){Path(path).as_posix()}" for path in exclude]
     try:
         commit = git("rev-parse", "HEAD").strip()
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", *excluded).strip())
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ":(top)", *excluded).strip())
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
     return {"commit": commit, "dirty": dirty}

@@ -40,7 +40,8 @@ def split_means(layer_scores: pd.DataFrame, key: tuple, split: str, metric: str)
 def golden_layers(cases: pd.DataFrame, layer_scores: pd.DataFrame, failed: str = "drop",
                   seed: int = 0) -> pd.DataFrame:
     """The golden-layer table (docs/SCHEMAS.md, ``golden_layers``): one row per group and metric. A group whose
-    cases all failed still has its rows (scores missing, ``n_failed`` counted)."""
+    cases all failed still has its rows (scores missing, ``n_failed`` counted; under ``failed="unedited"`` scored
+    as the unedited model)."""
     rows = []
     for key in groups(cases):
         sel = cases[(cases["model"] == key[0]) & (cases["editor"] == key[1]) & (cases["dataset"] == key[2])]

@@ -36,6 +36,7 @@ REQUIRED = ("model", "editor", "dataset", "split", "layer", "case_id", "status",
 # unedited model's own predictions). Metric -> the pre-edit column that holds it.
 UNEDITED_SCORES = {"rewrite_acc": "pre_rewrite_acc", "rephrase_acc": "pre_rephrase_acc",
                    "portability": "pre_portability"}
+PRE_LOCALITY = "pre_n_locality"  # how many locality prompts the case has (0: no locality score)
 PRE_EDIT_KEYS = ["model", "dataset", "split", "case_id"]
 
 
@@ -66,10 +67,10 @@ def read_edit_results(paths: Iterable[str]) -> pd.DataFrame:
 
 
 def apply_failed(frame: pd.DataFrame, failed: str = "drop") -> pd.DataFrame:
-    """The rows that enter the means: failed rows dropped (``drop``), or kept with 0 (``zero``) or with the
-    unedited model's scores (``unedited``, see ``UNEDITED_SCORES``; the frame needs the pre-edit columns of
-    :func:`with_pre_edit`) on every metric their (model, dataset) has (a metric it lacks, such as CounterFact's
-    portability, stays NaN)."""
+    """The rows that enter the means: failed rows dropped (``drop``); kept with 0 on every metric their (model,
+    dataset) has (``zero``: a metric it lacks, such as CounterFact's portability, stays NaN); or kept with the
+    unedited model's scores of that case (``unedited``: the frame needs the columns of :func:`with_pre_edit`;
+    each case gets the metrics it has prompts for, so a cell whose every edit failed is scored too)."""
     if failed not in FAILED_MODES:
         raise InputError(f"unknown failed-case policy {failed!r}; expected one of {FAILED_MODES}", field="failed")
     is_failed = frame["status"].astype(str) == "failed"
@@ -79,43 +80,52 @@ def apply_failed(frame: pd.DataFrame, failed: str = "drop") -> pd.DataFrame:
     if not is_failed.any():
         return frame
     if failed == "unedited":
-        missing = [column for column in UNEDITED_SCORES.values() if column not in frame]
-        if missing:
-            raise InputError(f"failed edits scored as the unedited model need its pre-edit scores ({missing} "
-                             "missing: give the pre-edit files)", field="analysis.failed")
-    for (model, dataset), group in frame.groupby(["model", "dataset"], sort=False):
-        present = [m for m in BASE_METRICS if np.isfinite(group[m].to_numpy(dtype="float64")).any()]
-        rows = group.index[is_failed.loc[group.index]]
-        for metric in present:
-            if failed == "zero":
-                frame.loc[rows, metric] = 0.0
-            elif metric == "locality":
-                frame.loc[rows, metric] = 1.0
-            else:
-                frame.loc[rows, metric] = frame.loc[rows, UNEDITED_SCORES[metric]].astype("float64")
+        _score_as_unedited(frame, is_failed)
+    else:
+        for _, group in frame.groupby(["model", "dataset"], sort=False):
+            present = [m for m in BASE_METRICS if np.isfinite(group[m].to_numpy(dtype="float64")).any()]
+            frame.loc[group.index[is_failed.loc[group.index]], present] = 0.0
     frame.loc[is_failed, "overall"] = frame.loc[is_failed, list(BASE_METRICS)].astype("float64").mean(axis=1)
     return frame
 
 
+def _score_as_unedited(frame: pd.DataFrame, is_failed: pd.Series) -> None:
+    """In place: each failed row's metrics become the unedited model's scores of its case (pre-edit accuracies;
+    locality 1 where the case has locality prompts, NaN where it has none)."""
+    missing = [column for column in (*UNEDITED_SCORES.values(), PRE_LOCALITY) if column not in frame]
+    if missing:
+        raise InputError(f"failed edits scored as the unedited model need its pre-edit scores ({missing} "
+                         "missing: give the pre-edit files)", field="analysis.failed")
+    for metric, column in UNEDITED_SCORES.items():
+        frame.loc[is_failed, metric] = frame.loc[is_failed, column].astype("float64")
+    has_locality = frame.loc[is_failed, PRE_LOCALITY].astype("float64") > 0
+    frame.loc[is_failed, "locality"] = np.where(has_locality, 1.0, np.nan)
+
+
 def with_pre_edit(frame: pd.DataFrame, paths: Iterable[str]) -> pd.DataFrame:
     """``frame`` (edit rows) with the unedited model's scores of each case (``pre_rewrite_acc``,
-    ``pre_rephrase_acc``, ``pre_portability``) from the pre-edit files ``results/pre_edit/{model}/{dataset}.parquet``
-    (model and dataset named by the path, as the pre_edit rule writes them). Every (model, dataset) of the frame
+    ``pre_rephrase_acc``, ``pre_portability``; ``pre_n_locality``, its number of locality prompts) from the
+    pre-edit files ``results/pre_edit/{model}/{dataset}.parquet`` (model and dataset named by the path, as the
+    pre_edit rule writes them). Every (model, dataset) of the frame
     needs its file."""
     frames = []
     for path in paths:
-        pre = read_table(path, ["split", "case_id", *UNEDITED_SCORES.values()], "Pre-edit predictions")
+        pre = read_table(path, ["split", "case_id", *UNEDITED_SCORES.values(), "pre_locality_tokens"],
+                         "Pre-edit predictions")
         pre = pre[["split", "case_id", *UNEDITED_SCORES.values()]].assign(
+            **{PRE_LOCALITY: pre["pre_locality_tokens"].map(len).astype("int64")},
             model=Path(path).parent.name, dataset=Path(path).stem, case_id=lambda f: f["case_id"].astype(str))
         frames.append(pre)
     pre = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*PRE_EDIT_KEYS,
-                                                                                     *UNEDITED_SCORES.values()])
+                                                                                     *UNEDITED_SCORES.values(),
+                                                                                     PRE_LOCALITY])
     have = set(map(tuple, pre[["model", "dataset"]].drop_duplicates().to_numpy()))
     lacking = sorted(set(map(tuple, frame[["model", "dataset"]].drop_duplicates().to_numpy())) - have)
     if lacking:
         raise InputError(f"no pre-edit file for (model, dataset) {lacking}: failed edits scored as the unedited "
                          "model need results/pre_edit/{model}/{dataset}.parquet", field="analysis.failed")
-    base = frame.drop(columns=[c for c in UNEDITED_SCORES.values() if c in frame]).reset_index(drop=True)
+    base = frame.drop(columns=[c for c in (*UNEDITED_SCORES.values(), PRE_LOCALITY) if c in frame])
+    base = base.reset_index(drop=True)
     merged = base.merge(pre, on=PRE_EDIT_KEYS, how="left", validate="many_to_one")
     for column in UNEDITED_SCORES.values():
         merged[column] = merged[column].astype("float64")
@@ -133,7 +143,8 @@ def sem(values: np.ndarray) -> float:
 
 def layer_scores(cases: pd.DataFrame, failed: str = "drop") -> pd.DataFrame:
     """Mean, SEM and n per (model, editor, dataset, split, layer, metric); ``n_failed`` per layer too. A layer
-    whose cases all failed keeps its rows (mean NaN, n 0, n_failed counted)."""
+    whose cases all failed keeps its rows (mean NaN, n 0, n_failed counted; under ``unedited`` its cases are
+    scored as the unedited model and counted in n)."""
     rows = []
     used = apply_failed(cases, failed)
     by_key = dict(list(used.groupby([*KEYS, "split", "layer"], sort=True)))

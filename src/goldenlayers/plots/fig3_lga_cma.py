@@ -77,7 +77,9 @@ def draw(tables, editor: str):
                     top = m + (e if np.isfinite(e) else 0.0)
                     n_text(ax, xi, top + 0.01, n)
                     if flag:
-                        ax.text(xi, top + 0.08, "!", ha="center", va="bottom", fontsize=9, color="firebrick")
+                        # above the layer name when that sits above a short bar (layer_text)
+                        ax.text(xi, top + (0.08 if m >= 0.14 else 0.14), "!", ha="center", va="bottom", fontsize=9,
+                                color="firebrick")
             best = sel[sel["locator"] == "test_best"].set_index("dataset").reindex(datasets)
             ax.scatter(x, best["test_mean"].to_numpy(dtype="float64"), marker="_", s=300, color="black",
                        linewidths=1.5, zorder=5, label=LOCATOR_LABELS["test_best"])
