@@ -10,7 +10,8 @@ from goldenlayers.analysis.compare import compare_locators, wide_locators
 from goldenlayers.analysis.golden import golden_layers, parse_ties
 from goldenlayers.analysis.locators import choice, lga_choice_from_cases
 from goldenlayers.analysis.runtime import runtime_table
-from goldenlayers.analysis.scores import add_overall, apply_failed, case_matrix, layer_scores, with_pre_edit
+from goldenlayers.analysis.scores import (add_overall, apply_failed, case_matrix, layer_scores, read_unedited_scores,
+                                         with_pre_edit)
 from goldenlayers.analysis.sensitivity import proxy_size_sensitivity, proxy_sizes
 from goldenlayers.analysis.stats import bootstrap_mean_ci, wilcoxon_paired
 from goldenlayers.analysis.tables import to_markdown
@@ -130,7 +131,7 @@ def test_failed_edits_scored_as_the_unedited_model(cases, tmp_path):
         pre.to_parquet(folder / f"{dataset}.parquet")
     with pytest.raises(InputError, match="pre-edit"):
         apply_failed(cases, "unedited")
-    with_pre = with_pre_edit(cases, [str(folder / "a.parquet"), str(folder / "b.parquet")])
+    with_pre = with_pre_edit(cases, read_unedited_scores([str(folder / "a.parquet"), str(folder / "b.parquet")]))
     assert len(with_pre) == len(cases)
     scored = apply_failed(with_pre, "unedited")
     failed_row = scored[(scored["status"] == "failed")].iloc[0]
@@ -146,7 +147,7 @@ def test_failed_edits_scored_as_the_unedited_model(cases, tmp_path):
     assert row["test_score_at_proxy_golden"] == pytest.approx((0.55 + 0.625 + 0.35) / 3)
     assert row["n_failed_test"] == 1
     with pytest.raises(InputError, match="no pre-edit file") as err:
-        with_pre_edit(cases, [str(folder / "a.parquet")])
+        with_pre_edit(cases, read_unedited_scores([str(folder / "a.parquet")]))
     assert "analysis.failed" in str(err.value)
     # a cell whose every edit failed is scored as well, whichever frame it is cut from; a case without locality
     # prompts gets no locality score

@@ -64,10 +64,10 @@ def save(workdir: str | os.PathLike, record: str | os.PathLike) -> dict[str, int
     if snakemake_running(workdir):
         raise InputError("Snakemake is running on this folder (a lock in .snakemake/locks): stop it, or wait for it "
                          "to finish, so no job is half-written", file=workdir / ".snakemake" / "locks")
-    # the code's state before this save writes into the record folder (which is tracked once committed)
     if record.resolve() == workdir.resolve():
         raise InputError("the record folder is the working folder itself: give a folder of its own "
                          "(record/<name>)", file=record)
+    # the code's state before this save writes into the record folder (which is tracked once committed)
     inside = record.resolve().is_relative_to(workdir.resolve())
     code = git_info(workdir, exclude=[record.resolve().relative_to(workdir.resolve())] if inside else [])
     target = record / "results"

@@ -102,31 +102,34 @@ def _score_as_unedited(frame: pd.DataFrame, is_failed: pd.Series) -> None:
     frame.loc[is_failed, "locality"] = np.where(has_locality, 1.0, np.nan)
 
 
-def with_pre_edit(frame: pd.DataFrame, paths: Iterable[str]) -> pd.DataFrame:
-    """``frame`` (edit rows) with the unedited model's scores of each case (``pre_rewrite_acc``,
-    ``pre_rephrase_acc``, ``pre_portability``; ``pre_n_locality``, its number of locality prompts) from the
-    pre-edit files ``results/pre_edit/{model}/{dataset}.parquet`` (model and dataset named by the path, as the
-    pre_edit rule writes them). Every (model, dataset) of the frame
-    needs its file."""
+def read_unedited_scores(paths: Iterable[str]) -> pd.DataFrame:
+    """The unedited model's scores of each case (``pre_rewrite_acc``, ``pre_rephrase_acc``, ``pre_portability``;
+    ``pre_n_locality``, its number of locality prompts), keyed by ``PRE_EDIT_KEYS``, from the pre-edit files
+    ``results/pre_edit/{model}/{dataset}.parquet`` (model and dataset named by the path, as the pre_edit rule
+    writes them)."""
     frames = []
     for path in paths:
         pre = read_table(path, ["split", "case_id", *UNEDITED_SCORES.values(), "pre_locality_tokens"],
                          "Pre-edit predictions")
-        pre = pre[["split", "case_id", *UNEDITED_SCORES.values()]].assign(
+        frames.append(pre[["split", "case_id", *UNEDITED_SCORES.values()]].assign(
             **{PRE_LOCALITY: pre["pre_locality_tokens"].map(len).astype("int64")},
-            model=Path(path).parent.name, dataset=Path(path).stem, case_id=lambda f: f["case_id"].astype(str))
-        frames.append(pre)
-    pre = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*PRE_EDIT_KEYS,
-                                                                                     *UNEDITED_SCORES.values(),
-                                                                                     PRE_LOCALITY])
-    have = set(map(tuple, pre[["model", "dataset"]].drop_duplicates().to_numpy()))
+            model=Path(path).parent.name, dataset=Path(path).stem, case_id=lambda f: f["case_id"].astype(str)))
+    if not frames:
+        return pd.DataFrame(columns=[*PRE_EDIT_KEYS, *UNEDITED_SCORES.values(), PRE_LOCALITY])
+    return pd.concat(frames, ignore_index=True)
+
+
+def with_pre_edit(frame: pd.DataFrame, unedited: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (edit rows) with each case's unedited scores beside it (``unedited``: from
+    :func:`read_unedited_scores`). Every (model, dataset) of the frame needs its pre-edit file."""
+    have = set(map(tuple, unedited[["model", "dataset"]].drop_duplicates().to_numpy()))
     lacking = sorted(set(map(tuple, frame[["model", "dataset"]].drop_duplicates().to_numpy())) - have)
     if lacking:
         raise InputError(f"no pre-edit file for (model, dataset) {lacking}: failed edits scored as the unedited "
                          "model need results/pre_edit/{model}/{dataset}.parquet", field="analysis.failed")
     base = frame.drop(columns=[c for c in (*UNEDITED_SCORES.values(), PRE_LOCALITY) if c in frame])
     base = base.reset_index(drop=True)
-    merged = base.merge(pre, on=PRE_EDIT_KEYS, how="left", validate="many_to_one")
+    merged = base.merge(unedited, on=PRE_EDIT_KEYS, how="left", validate="many_to_one")
     for column in UNEDITED_SCORES.values():
         merged[column] = merged[column].astype("float64")
     return merged

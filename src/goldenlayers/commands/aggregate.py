@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 
 from ..analysis import FAILED_MODES
-
 from ..errors import InputError
 
 NAME = "aggregate"
@@ -21,12 +20,8 @@ GOLDEN_NOTE = (
 )
 
 
-def read_cases(paths, pre_edit=None):
-    """The case-score tables as one frame; with ``pre_edit`` (the pre-edit files), each case's unedited scores
-    beside it (``analysis.failed: unedited``)."""
+def read_cases(paths):
     import pandas as pd
-
-    from ..analysis.scores import with_pre_edit
 
     frames = [pd.read_parquet(p) for p in paths]
     if not frames:
@@ -34,7 +29,7 @@ def read_cases(paths, pre_edit=None):
     frame = pd.concat(frames, ignore_index=True)
     frame["case_id"] = frame["case_id"].astype(str)
     frame["layer"] = frame["layer"].astype("int64")
-    return frame if pre_edit is None else with_pre_edit(frame, pre_edit)
+    return frame
 
 
 def add_arguments(parser) -> None:
@@ -76,13 +71,15 @@ def check_failures(cases, max_fraction, source: str = "aggregate") -> None:
 
 def run(args) -> None:
     from ..analysis.golden import golden_layers
-    from ..analysis.scores import layer_scores
+    from ..analysis.scores import layer_scores, read_unedited_scores, with_pre_edit
     from ..analysis.tables import write_table
     from ..io import write_parquet
 
     from ..analysis.ties import TIE_RULE
 
-    cases = read_cases(args.cases, args.pre_edit if args.failed == "unedited" else None)
+    cases = read_cases(args.cases)
+    if args.failed == "unedited":
+        cases = with_pre_edit(cases, read_unedited_scores(args.pre_edit))
     check_failures(cases, args.max_failed_fraction)
     out = Path(args.out_dir)
     scores = layer_scores(cases, failed=args.failed)

@@ -8,7 +8,6 @@ import logging
 from pathlib import Path
 
 from ..analysis import FAILED_MODES
-
 from ._common import json_arg
 
 NAME = "analyse"
@@ -76,7 +75,7 @@ def run(args) -> None:
     from ..analysis.locators import read_locator, read_locator_cases
     from ..analysis.per_case_layer import markdown_view, per_case_layer_table
     from ..analysis.runtime import runtime_table
-    from ..analysis.scores import layer_scores, with_pre_edit
+    from ..analysis.scores import layer_scores, read_unedited_scores, with_pre_edit
     from ..analysis.sensitivity import proxy_size_sensitivity
     from ..analysis.tables import write_table
     from ..analysis.ties import TIE_RULE
@@ -86,7 +85,8 @@ def run(args) -> None:
     cases = read_cases(args.cases)
     evaluated = with_choice_edits(cases, args.choice_edits)
     if args.failed == "unedited":
-        cases, evaluated = with_pre_edit(cases, args.pre_edit), with_pre_edit(evaluated, args.pre_edit)
+        unedited = read_unedited_scores(args.pre_edit)  # read once, beside both frames
+        cases, evaluated = with_pre_edit(cases, unedited), with_pre_edit(evaluated, unedited)
     golden = pd.read_parquet(args.golden)
     lga, cma = read_locator(args.lga, "lga"), read_locator(args.cma, "cma")
     lga_cases, cma_cases = read_locator_cases(args.lga_cases, "lga"), read_locator_cases(args.cma_cases, "cma")

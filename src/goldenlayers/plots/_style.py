@@ -80,6 +80,10 @@ def ties_label(ties) -> str:
     return "L" + "|".join(str(layer) for layer in layers) if layers else ""
 
 
+# a bar at least this tall holds its layer name at its foot (layer_text); a shorter one has it above its interval
+LABEL_INSIDE_MIN = 0.14
+
+
 def layer_text(ax, x, mean, err, ties) -> None:
     """Name the layer(s) a bar was scored at (:func:`ties_label`): in white at the foot of a bar tall enough to hold
     it, vertical unless it is one short layer name (a list or a collapsed tie is wider than a bar); else above the
@@ -87,7 +91,7 @@ def layer_text(ax, x, mean, err, ties) -> None:
     text = ties_label(ties if isinstance(ties, str) else "")
     if not text:
         return
-    if mean >= 0.14:
+    if mean >= LABEL_INSIDE_MIN:
         ax.text(x, 0.02, text, ha="center", va="bottom", fontsize=6, color="white", fontweight="bold",
                 rotation=0 if text.startswith("L") and "|" not in text else 90)
     else:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ._style import (SPLIT_COLORS, dataset_label, empty_figure, metric_label, n_text, no_data, order_datasets,
-                     order_metrics, setup, layer_text)
+from ._style import (SPLIT_COLORS, dataset_label, empty_figure, layer_text, metric_label, n_text, no_data,
+                     order_datasets, order_metrics, setup)
 
 INPUTS = ("golden_layers",)
 SCOPE = "model_editor"

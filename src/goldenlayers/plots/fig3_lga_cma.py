@@ -1,8 +1,8 @@
 """Fig. 3: LGA against CMA per dataset, across models (test scores at each locator's own layer, SEM bars).
 
 Rows: metrics; columns: models. Each bar is the mean over test cases at the locator's choice (over every
-layer; ties scored as the mean over the tied layers), named at its foot, with its SEM and n written above it. A black tick marks
-the best evaluated fixed layer on test. An asterisk marks a Wilcoxon signed-rank difference with Holm-adjusted
+layer; ties scored as the mean over the tied layers), named at its foot, with its SEM and n written above it. A
+black tick marks the best evaluated fixed layer on test. An asterisk marks a Wilcoxon signed-rank difference with Holm-adjusted
 p < 0.05 (Holm over every cell of this figure, column ``p_holm`` of lga_vs_cma). A hatched bar with "!" rests
 on a flagged locator cell (few cases, no corruption effect, all-negative S_L: the ``*_flag`` columns of the
 locators table); "no data" marks a locator without a score there.
@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
 
-from ._style import (LOCATOR_COLORS, LOCATOR_LABELS, dataset_label, empty_figure, layer_text, metric_label, n_text,
-                     no_data, order_datasets, order_metrics, setup)
+from ._style import (LABEL_INSIDE_MIN, LOCATOR_COLORS, LOCATOR_LABELS, dataset_label, empty_figure, layer_text,
+                     metric_label, n_text, no_data, order_datasets, order_metrics, setup)
 
 INPUTS = ("regret", "lga_vs_cma", "locators")
 SCOPE = "editor"
@@ -78,7 +78,7 @@ def draw(tables, editor: str):
                     n_text(ax, xi, top + 0.01, n)
                     if flag:
                         # above the layer name when that sits above a short bar (layer_text)
-                        ax.text(xi, top + (0.08 if m >= 0.14 else 0.14), "!", ha="center", va="bottom", fontsize=9,
+                        ax.text(xi, top + (0.08 if m >= LABEL_INSIDE_MIN else 0.14), "!", ha="center", va="bottom", fontsize=9,
                                 color="firebrick")
             best = sel[sel["locator"] == "test_best"].set_index("dataset").reindex(datasets)
             ax.scatter(x, best["test_mean"].to_numpy(dtype="float64"), marker="_", s=300, color="black",
