@@ -80,5 +80,25 @@ def test_cli_round_trip(project, monkeypatch):
     monkeypatch.chdir(project)
     assert main(["publish", "--files", "results", "--config-json", '{"run_name": "c"}', "--run-name", "c",
                  "--out", "results/publish/goldenlayers-c.tar.gz"]) == 0
-    assert main(["verify-publish", "results/publish/goldenlayers-c.tar.gz", "--receipt", "r.json"]) == 0
+    assert main(["verify-publish", "results/publish/goldenlayers-c.tar.gz", "--receipt", "r.json",
+                 "--manifest", "m.json"]) == 0
     assert json.loads((project / "r.json").read_text())["ok"] is True
+    with tarfile.open(project / "results/publish/goldenlayers-c.tar.gz") as tar:
+        stored = tar.extractfile("goldenlayers-c/MANIFEST.json").read()
+    assert (project / "m.json").read_bytes() == stored  # the archive's manifest, byte for byte
+    assert json.loads(stored)["run_name"] == "c"
+
+
+def test_manifest_copy_is_written_only_for_a_sound_archive(project, monkeypatch):
+    monkeypatch.chdir(project)
+    assert main(["publish", "--files", "results", "--config-json", '{"run_name": "c"}', "--run-name", "c",
+                 "--out", "results/publish/goldenlayers-c.tar.gz"]) == 0
+    with tarfile.open("results/publish/goldenlayers-c.tar.gz") as tar:  # drop one member: the manifest lies
+        members = [(m, tar.extractfile(m).read()) for m in tar if m.isfile()]
+    with tarfile.open("bad.tar.gz", "w:gz") as tar:
+        dropped = next(m.name for m, _ in members if not m.name.endswith(MANIFEST))
+        for member, data in members:
+            if member.name != dropped:
+                tar.addfile(member, io.BytesIO(data))
+    assert main(["verify-publish", "bad.tar.gz", "--manifest", "m.json"]) == 2
+    assert not (project / "m.json").exists()

@@ -126,6 +126,19 @@ def _safe(name: str) -> bool:
     return not PurePosixPath(name).is_absolute() and ".." not in parts and len(parts) >= 2
 
 
+def read_manifest(archive: str | os.PathLike) -> bytes:
+    """The bytes of the archive's ``MANIFEST.json`` as stored (so a copy beside the archive can be read without
+    unpacking it and compared byte for byte)."""
+    try:
+        with tarfile.open(archive, mode="r:gz") as tar:
+            for member in tar:
+                if member.isfile() and member.name.partition("/")[2] == MANIFEST:
+                    return tar.extractfile(member).read()
+    except (tarfile.TarError, OSError, EOFError) as err:
+        raise InputError(f"not a readable publish archive: {err}", file=archive) from err
+    raise InputError(f"no {MANIFEST} in the archive", file=archive)
+
+
 def verify(archive: str | os.PathLike) -> dict:
     """Recompute every member's sha256 and size and compare with the archive's manifest.
 

@@ -28,10 +28,11 @@ rule verify_publish:
     input:
         rules.publish.output,
     output:
-        f"{PUBLISH}.verified.json",
+        receipt=f"{PUBLISH}.verified.json",
+        manifest=f"{PUBLISH}.MANIFEST.json",
     conda:
         "../../envs/goldenlayers.yaml"
     log:
         "logs/verify_publish.log",
     shell:
-        "goldenlayers verify-publish {input:q} --receipt {output:q} > {log:q} 2>&1"
+        "goldenlayers verify-publish {input:q} --receipt {output.receipt:q} --manifest {output.manifest:q} > {log:q} 2>&1"

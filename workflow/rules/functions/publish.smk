@@ -18,5 +18,5 @@ def publish_inputs():
 
 
 def publish_targets():
-    """The archive and its verification receipt."""
-    return [f"{PUBLISH}.tar.gz", f"{PUBLISH}.verified.json"]
+    """The archive, its verification receipt and a copy of its manifest beside it."""
+    return [f"{PUBLISH}.tar.gz", f"{PUBLISH}.verified.json", f"{PUBLISH}.MANIFEST.json"]
