@@ -100,3 +100,26 @@ def test_restore_fills_only_missing_files_and_checks_each_sha256(checkout, tmp_p
     with pytest.raises(InputError, match="sha256") as err:
         restore(record, tmp_path / "other", tmp_path / "other.txt")
     assert "t.csv" in str(err.value)
+
+
+def test_a_resume_that_finds_everything_saved_changes_no_tracked_file(checkout):
+    """A later sitting restores the record, rebuilds the statistics (a new benchmark file for the same job) and
+    finds nothing to run: saving again leaves SAVED.json and the statistics' first benchmark file as they were."""
+    record = checkout / "record" / "m"
+    stats_bench = checkout / "logs" / "benchmarks" / "model" / "stats" / "corpus_n100_float32" / "layer0.tsv"
+    stats_bench.parent.mkdir(parents=True)
+    stats_bench.write_text("s\n7.6\n")
+    save(checkout, record)
+    saved = (record / "SAVED.json").read_bytes()
+    kept = record / "benchmarks" / "model" / "stats" / "corpus_n100_float32" / "layer0.tsv"
+    assert kept.read_text() == "s\n7.6\n"
+    stats_bench.write_text("s\n8.9\n")            # the next sitting's rebuild of the same statistics
+    (checkout / "src" / "code.py").write_text("x = 3\n")  # and other code: the save that made the files stays named
+    assert save(checkout, record) == {"copied": 0, "unchanged": 1}
+    assert (record / "SAVED.json").read_bytes() == saved
+    assert kept.read_text() == "s\n7.6\n"
+    # a job whose outputs are saved and that really reran still replaces its benchmark file
+    (checkout / "logs" / "benchmarks" / "edit" / "b.tsv").write_text("s\n4.0\n")
+    save(checkout, record)
+    assert (record / "benchmarks" / "edit" / "b.tsv").read_text() == "s\n4.0\n"
+    assert (record / "SAVED.json").read_bytes() != saved

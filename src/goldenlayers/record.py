@@ -78,12 +78,27 @@ def save(workdir: str | os.PathLike, record: str | os.PathLike) -> dict[str, int
         digest, changed = _copy_if_changed(path, target / relative)
         listing[str(Path("results") / relative)] = digest
         copied, unchanged = copied + changed, unchanged + (not changed)
-    benchmarks = _save_benchmarks(workdir, record)
+    previous = _saved_listing(record)
+    benchmarks = _save_benchmarks(workdir, record, previous.get("benchmarks", {}))
+    if not copied and previous.get("files") == listing and previous.get("benchmarks") == benchmarks:
+        # nothing new (a resumed run that found every job saved): SAVED.json keeps the commit and time of the
+        # save that wrote these files, and no tracked file changes
+        log.info("nothing new to save: %d files in %s as listed in %s", unchanged, target, record / SAVED_LIST)
+        return {"copied": 0, "unchanged": unchanged}
     saved = {**code, "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
              "files": listing, "benchmarks": benchmarks}
     (record / SAVED_LIST).write_text(json.dumps(saved, indent=1, sort_keys=True) + "\n")
     log.info("saved %d new or changed files (%d unchanged) from %s into %s", copied, unchanged, results, target)
     return {"copied": copied, "unchanged": unchanged}
+
+
+def _saved_listing(record: Path) -> dict:
+    """The record's ``SAVED.json`` ({} before the first save)."""
+    listing_path = record / SAVED_LIST
+    try:
+        return json.loads(listing_path.read_text()) if listing_path.is_file() else {}
+    except ValueError as err:
+        raise InputError(f"not a list of saved files ({err})", file=listing_path) from err
 
 
 def _copy_if_changed(source: Path, destination: Path) -> tuple[str, bool]:
@@ -96,20 +111,26 @@ def _copy_if_changed(source: Path, destination: Path) -> tuple[str, bool]:
     return digest, True
 
 
-def _save_benchmarks(workdir: Path, record: Path) -> dict[str, str]:
+def _rebuilt_on_resume(relative: Path) -> bool:
+    """A benchmark file (``benchmarks/<model>/<stage or dataset>/...``) of a job whose outputs the record does not
+    hold, so every resumed sitting reruns it: the statistics (``benchmarks/<model>/stats/...``)."""
+    return len(relative.parts) > 3 and relative.parts[2] in NOT_SAVED
+
+
+def _save_benchmarks(workdir: Path, record: Path, previous: dict[str, str]) -> dict[str, str]:
     """Snakemake's benchmark file of every finished job (``logs/benchmarks``: wall and CPU seconds, peak memory),
     copied into ``record/benchmarks`` as the evidence of what the run cost; record path -> sha256. They are not
     restored (they describe the sitting that ran the job, and no rule reads them), so a later sitting's folder
-    holds only its own: the listing keeps the earlier sittings' entries whose files are still in the record."""
-    listing_path = record / SAVED_LIST
-    try:
-        previous = json.loads(listing_path.read_text()).get("benchmarks", {}) if listing_path.is_file() else {}
-    except ValueError as err:
-        raise InputError(f"not a list of saved files ({err})", file=listing_path) from err
+    holds only its own: the listing keeps the earlier sittings' entries (``previous``) whose files are still in
+    the record. A job whose outputs are never saved (the statistics, :data:`NOT_SAVED`) is rebuilt by every
+    sitting's ``resume_inputs``: its benchmark file in the record stays the one first saved, so resuming
+    neither rewrites the record's evidence nor counts a rebuild as the run's cost."""
     listing = {path: digest for path, digest in previous.items() if (record / path).is_file()}
     root = workdir / BENCHMARKS
     for path in sorted(root.rglob("*.tsv")) if root.is_dir() else []:
         relative = Path(BENCHMARKS.name) / path.relative_to(root)
+        if str(relative) in listing and _rebuilt_on_resume(relative):
+            continue
         listing[str(relative)] = _copy_if_changed(path, record / relative)[0]
     return dict(sorted(listing.items()))
 
