@@ -215,7 +215,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def start_workers(args, workdir: Path, logs: Path) -> dict[str, Worker]:
     if not (Path(args.model_dir) / "config.json").is_file():  # else transformers reads the path as a Hub id
         raise SystemExit(f"--model-dir {args.model_dir}: no prepared model (config.json) there; make it with "
-                         "`PATH=$PWD/.venv/bin:$PATH snakemake resources/models/smollm2-135m/prepare.json --cores 1` (or `make run`)")
+                         "`PATH=$PWD/.venv/bin:$PATH snakemake resources/models/smollm2-135m/prepare.json --cores 1` "
+                         "(or `make run`)")
     link = workdir / "smollm2-135m-llama"  # EasyEdit picks its loader by "llama" in the model path
     link.symlink_to(Path(args.model_dir).resolve())
     python = Path(args.easyedit_venv) / "bin" / "python"

@@ -126,23 +126,16 @@ def _safe(name: str) -> bool:
     return not PurePosixPath(name).is_absolute() and ".." not in parts and len(parts) >= 2
 
 
-def read_manifest(archive: str | os.PathLike) -> bytes:
-    """The bytes of the archive's ``MANIFEST.json`` as stored (so a copy beside the archive can be read without
-    unpacking it and compared byte for byte)."""
-    try:
-        with tarfile.open(archive, mode="r:gz") as tar:
-            for member in tar:
-                if member.isfile() and member.name.partition("/")[2] == MANIFEST:
-                    return tar.extractfile(member).read()
-    except (tarfile.TarError, OSError, EOFError) as err:
-        raise InputError(f"not a readable publish archive: {err}", file=archive) from err
-    raise InputError(f"no {MANIFEST} in the archive", file=archive)
-
-
 def verify(archive: str | os.PathLike) -> dict:
     """Recompute every member's sha256 and size and compare with the archive's manifest.
 
     Raises InputError listing each missing, unexpected or changed file; returns a summary if all match."""
+    return verify_with_manifest(archive)[0]
+
+
+def verify_with_manifest(archive: str | os.PathLike) -> tuple[dict, bytes]:
+    """:func:`verify`'s summary and the bytes of the archive's ``MANIFEST.json`` as stored (for a copy beside the
+    archive, readable without unpacking it), from one pass over the archive."""
     problems: list[str] = []
     hashes: dict[str, dict] = {}
     manifest = None
@@ -160,7 +153,7 @@ def verify(archive: str | os.PathLike) -> dict:
                 tops.add(top)
                 data = tar.extractfile(member).read()
                 if name == MANIFEST:
-                    manifest = json.loads(data)
+                    manifest_blob, manifest = data, json.loads(data)
                     continue
                 hashes[name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
                 if name == CONFIG:
@@ -185,5 +178,5 @@ def verify(archive: str | os.PathLike) -> dict:
     if problems:
         raise InputError(f"{len(problems)} problem(s): " + "; ".join(problems[:20])
                          + (" ..." if len(problems) > 20 else ""), file=archive)
-    return {"archive": str(archive), "archive_sha256": sha256_file(archive), "files": len(hashes),
-            "run_name": manifest.get("run_name"), "git": manifest.get("git"), "ok": True}
+    return ({"archive": str(archive), "archive_sha256": sha256_file(archive), "files": len(hashes),
+             "run_name": manifest.get("run_name"), "git": manifest.get("git"), "ok": True}, manifest_blob)

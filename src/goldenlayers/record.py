@@ -18,9 +18,11 @@ The procedure (``make record``; README, "Results of record"):
 
 :func:`save` is the other direction: every finished output under ``results/`` (except the rebuildable
 statistics) copied into the record folder, and each finished job's benchmark file (``logs/benchmarks`` into
-``benchmarks/``: what the run cost, kept as evidence, never restored), with ``SAVED.json`` listing each file's sha256, the code's commit (and whether
-tracked files other than the record folder's differed from it) and the time. Run it with no Snakemake running on that folder (it refuses while ``.snakemake/locks`` holds a lock),
-so no job is half-written; the project writes every file atomically anyway.
+``benchmarks/``: what the run cost, kept as evidence, never restored), with ``SAVED.json`` listing each file's
+sha256, the code's commit (and whether tracked files other than the record folder's differed from it) and the
+time; a save that finds nothing new leaves ``SAVED.json`` as it was. Run it with no Snakemake running on that
+folder (it refuses while ``.snakemake/locks`` holds a lock), so no job is half-written; the project writes every
+file atomically anyway.
 """
 
 from __future__ import annotations

@@ -19,11 +19,11 @@ def add_arguments(parser) -> None:
 
 def run(args) -> None:
     from ..io import write_bytes, write_json
-    from ..publish import read_manifest, verify
+    from ..publish import verify_with_manifest
 
-    summary = verify(args.archive)
+    summary, manifest = verify_with_manifest(args.archive)
     if args.receipt:
         write_json(args.receipt, summary)
     if args.manifest:
-        write_bytes(args.manifest, read_manifest(args.archive))
+        write_bytes(args.manifest, manifest)
     log.info("%s: %d files match the manifest", args.archive, summary["files"])

@@ -2,8 +2,8 @@
 
 Rows: metrics; columns: models. Each bar is the mean over test cases at the locator's choice (over every
 layer; ties scored as the mean over the tied layers), named at its foot, with its SEM and n written above it. A
-black tick marks the best evaluated fixed layer on test. An asterisk marks a Wilcoxon signed-rank difference with Holm-adjusted
-p < 0.05 (Holm over every cell of this figure, column ``p_holm`` of lga_vs_cma). A hatched bar with "!" rests
+black tick marks the best evaluated fixed layer on test. An asterisk marks a Wilcoxon signed-rank difference with
+Holm-adjusted p < 0.05 (Holm over every cell of this figure, column ``p_holm`` of lga_vs_cma). A hatched bar with "!" rests
 on a flagged locator cell (few cases, no corruption effect, all-negative S_L: the ``*_flag`` columns of the
 locators table); "no data" marks a locator without a score there.
 """
@@ -78,8 +78,8 @@ def draw(tables, editor: str):
                     n_text(ax, xi, top + 0.01, n)
                     if flag:
                         # above the layer name when that sits above a short bar (layer_text)
-                        ax.text(xi, top + (0.08 if m >= LABEL_INSIDE_MIN else 0.14), "!", ha="center", va="bottom", fontsize=9,
-                                color="firebrick")
+                        ax.text(xi, top + (0.08 if m >= LABEL_INSIDE_MIN else 0.14), "!", ha="center", va="bottom",
+                                fontsize=9, color="firebrick")
             best = sel[sel["locator"] == "test_best"].set_index("dataset").reindex(datasets)
             ax.scatter(x, best["test_mean"].to_numpy(dtype="float64"), marker="_", s=300, color="black",
                        linewidths=1.5, zorder=5, label=LOCATOR_LABELS["test_best"])
