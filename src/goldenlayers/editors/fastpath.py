@@ -44,7 +44,7 @@ from ..models.layout import resolve_layout, text_config
 from ..models.tokens import answer_positions, kv_cache_name, output_logits, pad_batch
 from . import case_cache as _case_cache
 from .request import EditContext
-from .target_value import ProblemBatch, TargetValue, ValueProblem, block_index_of, run_value_optimisations
+from .target_value import BatchView, ProblemBatch, TargetValue, ValueProblem, block_index_of, run_value_optimisations
 from .weights import applied_layers
 
 MODES = ("fast", "reference")
@@ -100,15 +100,16 @@ def _owner(layout) -> nn.Module:
 
 class _PrefixKV:
     """A read-only stand-in for a KV cache: each attention layer gets the cached prefix keys/values of its
-    layer concatenated in front of the keys/values of the tokens it is fed. Nothing is stored, so every
-    step starts from the same prefix."""
+    layer (of as many rows as it is fed, the first ones) concatenated in front of the keys/values of the tokens it
+    is fed. Nothing is stored, so every step starts from the same prefix."""
 
     def __init__(self, keys: dict[int, torch.Tensor], values: dict[int, torch.Tensor]):
         self.keys, self.values = keys, values
 
     def update(self, key_states, value_states, layer_idx, *args, **kwargs):
-        return (torch.cat([self.keys[layer_idx], key_states], dim=-2),
-                torch.cat([self.values[layer_idx], value_states], dim=-2))
+        rows = key_states.shape[0]  # a block fed only its first rows (see _entering_blocks) gets their prefixes
+        return (torch.cat([self.keys[layer_idx][:rows], key_states], dim=-2),
+                torch.cat([self.values[layer_idx][:rows], value_states], dim=-2))
 
 
 @dataclass
@@ -196,7 +197,8 @@ def _prefix_state(ctx: EditContext, problem: ValueProblem | ProblemBatch) -> _Pr
             block_inputs[index] = hidden[rows, positions].detach()
         return pre_hook
 
-    with hooks([(block, capture(i)) for i, block in enumerate(layout.blocks)], pre=True, with_kwargs=True):
+    with hooks([(block, capture(i)) for i, block in enumerate(layout.blocks)], pre=True, with_kwargs=True), \
+            sdpa_gqa(ctx.model):
         out = owner(input_ids=ids, attention_mask=mask, use_cache=True)
     cache = getattr(out, kv_cache_name(owner))
     layers = getattr(cache, "layers", None)
@@ -297,44 +299,176 @@ def _split_linears(modules) -> Iterator[None]:
             del module.forward
 
 
+GQA_SWITCH = "TRANSFORMERS_SDPA_FORCE_GQA"  # transformers' switch for sdpa's own grouped-query attention
+
+
+@contextlib.contextmanager
+def sdpa_gqa(model) -> Iterator[None]:
+    """On a CPU, grouped-query attention runs inside sdpa (``enable_gqa``) instead of transformers first copying every
+    key/value head ``n_rep`` times (``repeat_kv``): the same numbers bit for bit, forward and backward
+    (``tests/test_fastpath.py``), without a copy of the keys and values per layer and step (~5% of a step's time on
+    SmolLM2, 3 key/value heads for 9 query heads). transformers asks sdpa for it with a mask only on request
+    (``TRANSFORMERS_SDPA_FORCE_GQA``), since CUDA's fused kernels refuse a masked GQA call and fall back to the slow
+    one; so this scope turns it on for CPU models only and restores the environment after."""
+    parameter = next(model.parameters(), None)
+    if parameter is None or parameter.device.type != "cpu" or GQA_SWITCH in os.environ:
+        yield
+        return
+    os.environ[GQA_SWITCH] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop(GQA_SWITCH, None)
+
+
 def optimize_target_fast(ctx: EditContext, problem: ValueProblem, module: nn.Module) -> TargetValue | None:
     """The value optimisation on suffix tokens and upper blocks only; ``None`` where it does not apply."""
-    values = optimize_targets_fast(ctx, [problem], module)
+    values = optimize_targets_fast(ctx, [problem], [module])
     return None if values is None else values[0]
 
 
-def optimize_targets_fast(ctx: EditContext, problems: list[ValueProblem], module: nn.Module) -> list[TargetValue] | None:
-    """Several cases' value optimisations side by side in one batch (:class:`~.target_value.ProblemBatch`): the same
-    per-case results as one at a time, with larger matrix products. ``None`` where the fast path does not apply."""
-    layer = block_index_of(ctx.layout, module)
-    batch = ProblemBatch.of(problems)
-    if layer is None or not _supported(ctx, batch):
+def optimize_targets_fast(ctx: EditContext, problems: list[ValueProblem], modules: list[nn.Module]) -> list[TargetValue] | None:
+    """Several value problems side by side in one batch: each problem ``i`` shifts ``modules[i]`` (cases of a
+    dataset at one site, one case at a sweep of layers, or both). Each keeps its own shift, optimiser and early
+    stop, so the results are each problem's own optimisation; the matrix products are larger. ``None`` where the
+    fast path does not apply.
+
+    - One no-grad forward per distinct case (a problem repeated at several sites shares its rows' prefix state).
+    - The rows of a problem shifting block L's output enter at block L: each block runs only the rows that have
+      reached it (:func:`_entering_blocks`), so a sweep costs what its layers cost one at a time.
+    - Once problems stop, the next steps feed only the remaining ones' rows, with the suffix and prefix trimmed to
+      their longest (:func:`_view`): a batch no longer pays for its slowest case's steps with every case's rows.
+
+    Every row is its own sequence, so the results are each problem's own optimisation up to float rounding: a
+    30-layer sweep of one SmolLM2 case gave the one-at-a-time shifts bit for bit; cases of different lengths in one
+    batch differ from alone by up to ~1e-5 in the shift, with the same steps (``tests/test_fastpath.py``)."""
+    entries = [block_index_of(ctx.layout, module) for module in modules]
+    if not problems or any(entry is None for entry in entries):
         return None
-    state = _cached_prefix_state(ctx, batch)
+    distinct: dict[int, int] = {}  # id(problem) -> its index among the distinct problems
+    for problem in problems:
+        distinct.setdefault(id(problem), len(distinct))
+    cases = ProblemBatch.of(list({id(p): p for p in problems}.values()))
+    if not _supported(ctx, cases):
+        return None
+    state = _cached_prefix_state(ctx, cases)
     if state is None:
         return None
-    device = ctx.device
-    owner = _owner(ctx.layout)
-    n_layers = ctx.layout.n_layers
-    cache = _PrefixKV({l: state.keys[l] for l in range(layer, n_layers)},
-                      {l: state.values[l] for l in range(layer, n_layers)})
-    lookups = torch.tensor(batch.lookups, device=device)
+    first_row = [cases.row_case.index(case) for case in range(len(cases.problems))]
+    rows_of = [list(range(first_row[distinct[id(p)]], first_row[distinct[id(p)]] + len(p.sequences))) for p in problems]
+    batch = ProblemBatch.of(problems)
+
+    def view_of(active: list[int]) -> BatchView:
+        return _view(ctx, state, problems, entries, rows_of, cases, active)
+
+    low = min(entries)
+    upper = [ctx.layout.blocks[l] for l in range(low, ctx.layout.n_layers)] + [ctx.model.get_output_embeddings()]
+    with _split_linears(upper), sdpa_gqa(ctx.model):
+        return run_value_optimisations(ctx, batch, modules, view_of)
+
+
+class _View:
+    """The per-view tensors the wrapped blocks read: per block, how many rows it runs (rows reach the blocks in
+    order) and the cached inputs of the rows entering there."""
+
+    def __init__(self, counts: list[int], entering: dict[int, torch.Tensor]):
+        self.counts, self.entering = counts, entering
+
+
+def _view(ctx: EditContext, state: "_PrefixState", problems, entries, rows_of, cases: ProblemBatch,
+          active: list[int]) -> BatchView:
+    """The batch of the ``active`` problems' rows, problems ordered by the block their rows enter (so that the rows
+    that have reached a block are always the first ones), suffix and prefix trimmed to these rows' longest, and its
+    ``read_logits``: the owner's forward with every block from the lowest entry on wrapped by
+    :func:`_entering_blocks` and the blocks below skipped."""
+    device, layout = ctx.device, ctx.layout
+    order = sorted(active, key=lambda problem: (entries[problem], problem))
+    rows = [row for problem in order for row in rows_of[problem]]
+    row_entry = [entries[problem] for problem in order for _ in rows_of[problem]]
+    lookups = [cases.lookups[row] for row in rows]
+    lengths = [len(cases.sequences[row]) for row in rows]
+    prefix_len, suffix_len = max(lookups), max(n - l for n, l in zip(lengths, lookups))
+    rows_t = torch.tensor(rows, device=device)
+    keep_keys = torch.cat([torch.arange(prefix_len, device=device),
+                           state.prefix_len + torch.arange(suffix_len, device=device)])
+
+    def trim(mask):
+        return mask[rows_t][:, :, :suffix_len][..., keep_keys]
+
+    masks = {k: trim(m) for k, m in state.masks.items()} if isinstance(state.masks, dict) else trim(state.masks)
+    low = min(row_entry)
+    counts = [sum(1 for e in row_entry if e <= k) for k in range(layout.n_layers)]
+    entering = {}
+    for k in sorted(set(row_entry)):
+        positions = [i for i, e in enumerate(row_entry) if e == k]
+        entering[k] = state.block_inputs[k][rows_t[positions]][:, :suffix_len]
+    view = _View(counts, entering)
+    cache = _PrefixKV({l: state.keys[l][rows_t][:, :, :prefix_len] for l in range(low, layout.n_layers)},
+                      {l: state.values[l][rows_t][:, :, :prefix_len] for l in range(low, layout.n_layers)})
+    suffix_ids = state.suffix_ids[rows_t][:, :suffix_len]
+    position_ids = state.position_ids[rows_t][:, :suffix_len]
+    batch = ProblemBatch.of([problems[problem] for problem in order])
     target_rows_t = torch.tensor(batch.target_rows, device=device)
-    target_idx_t = torch.tensor(batch.target_pos, device=device) - lookups[target_rows_t]
+    lookups_t = torch.tensor(batch.lookups, device=device)
+    target_idx_t = torch.tensor(batch.target_pos, device=device) - lookups_t[target_rows_t]
     kl_rows_t = torch.tensor(batch.kl_rows, device=device)
-    block_input = state.block_inputs[layer]
+    owner = _owner(layout)
     cache_arg = {kv_cache_name(owner): cache}
 
     def read_logits():
-        hidden = owner(input_ids=state.suffix_ids, attention_mask=state.masks, position_ids=state.position_ids,
-                       use_cache=True, **cache_arg).last_hidden_state
+        with _entering_blocks(layout.blocks, view):
+            hidden = owner(input_ids=suffix_ids, attention_mask=masks, position_ids=position_ids, use_cache=True,
+                           **cache_arg).last_hidden_state
         picked = torch.cat([hidden[target_rows_t, target_idx_t], hidden[kl_rows_t, 0]])
         return output_logits(ctx.model, picked)
 
-    upper = [ctx.layout.blocks[l] for l in range(layer, n_layers)] + [ctx.model.get_output_embeddings()]
-    with _stubbed_blocks(ctx.layout.blocks, layer, block_input), _split_linears(upper):
-        return run_value_optimisations(ctx, batch, module, torch.zeros(len(batch.sequences), dtype=torch.long,
-                                                                       device=device), read_logits)
+    return BatchView(order, batch, torch.zeros(len(rows), dtype=torch.long, device=device), read_logits)
+
+
+def _rows(value, batch_size: int, count: int):
+    """``value`` (an argument of a block's forward) cut to its first ``count`` rows where it holds one entry per
+    row (a tensor of 2 or more dimensions whose first is the batch), tuples and lists of such entry by entry."""
+    if isinstance(value, torch.Tensor):
+        return value[:count] if value.dim() >= 2 and value.shape[0] == batch_size and count < batch_size else value
+    if isinstance(value, (tuple, list)):
+        return type(value)(_rows(item, batch_size, count) for item in value)
+    return value
+
+
+@contextlib.contextmanager
+def _entering_blocks(blocks: nn.ModuleList, view: _View) -> Iterator[None]:
+    """Block ``k`` runs the first ``view.counts[k]`` rows: those carried up from below, then the rows entering at
+    ``k``, which start from their cached input of block ``k`` (``view.entering[k]``). A block no row has reached
+    returns its (empty) input. Its other per-row arguments (mask, position ids and embeddings) are cut to the same
+    rows, and the key/value cache (:class:`_PrefixKV`) serves the prefix of as many rows as it is fed."""
+    saved = []
+
+    def wrap(index, original):
+        def forward(hidden_states, *args, **kwargs):
+            entering = view.entering.get(index)
+            carried = hidden_states[:view.counts[index] - (0 if entering is None else len(entering))]
+            if entering is not None:
+                carried = entering if not len(carried) else torch.cat([carried, entering])
+            if not len(carried):
+                return carried
+            count = view.counts[index]
+            total = view.counts[-1]
+            args = tuple(_rows(a, total, count) for a in args)
+            kwargs = {k: _rows(v, total, count) for k, v in kwargs.items()}
+            return original(carried, *args, **kwargs)
+        return forward
+
+    try:
+        for index, block in enumerate(blocks):
+            saved.append((block, block.__dict__.get("forward")))
+            block.forward = wrap(index, block.forward)
+        yield
+    finally:
+        for block, previous in saved:
+            if previous is None:
+                del block.forward
+            else:
+                block.forward = previous
 
 
 # ------------------------------------------------------------------------------------------ evaluation
@@ -396,7 +530,7 @@ def predicted_tokens_shared(model, qas: list, pad_id: int) -> list[torch.Tensor]
     stub = (_stubbed_blocks(layout.blocks, start, state.inputs[start][1]) if start > 0
             else contextlib.nullcontext())
     upper = list(layout.blocks)[start:] + [model.get_output_embeddings()]
-    with stub, hooks(keep, pre=True, with_kwargs=True), _split_linears(upper):
+    with stub, hooks(keep, pre=True, with_kwargs=True), _split_linears(upper), sdpa_gqa(model):
         hidden = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
         for l, tensor in captured.items():
             state.inputs[l] = (fingerprint[:l], tensor)

@@ -201,101 +201,151 @@ class _BatchIndex:
         return len(self.target_rows)
 
 
+@dataclass
+class BatchView:
+    """What one compute path feeds the model for some of a batch's problems (after others stopped, only the ones still
+    optimising): ``problems`` (indices into the batch), the :class:`ProblemBatch` of their rows in the order fed,
+    ``shift_positions[row]`` (where in that layout each row's lookup sits) and ``read_logits()`` (the model run with
+    the shift hooks active: the logits of every target, then each problem's KL row, in the view's batch order)."""
+
+    problems: list[int]
+    batch: "ProblemBatch"
+    shift_positions: torch.Tensor
+    read_logits: Callable[[], torch.Tensor]
+
+
 class _Shifts:
-    """Per case a shift ``delta`` and its Adam optimiser; :meth:`hook` adds each row's case's shift at the row's
-    ``shift_positions`` entry and records the module's original output there (``target_init``) on its first call."""
+    """Per problem a shift ``delta`` and its Adam optimiser. :meth:`hook` (one per module) adds the shift of each
+    problem at that module to its rows' ``shift_positions`` entries of the current view, and records the module's
+    original output there (``target_init``) on its first call. A module's output may hold only the view's first rows
+    (a compute path that feeds a block only the rows that have reached it): the view orders its rows so that every
+    module's rows come before those it has not reached."""
 
-    def __init__(self, ctx: EditContext, index: _BatchIndex, shift_positions: torch.Tensor):
-        self.index, self.positions = index, shift_positions
-        self.first_positions = [int(shift_positions[row]) for row in index.first_rows]
+    def __init__(self, ctx: EditContext, modules: list[nn.Module]):
+        self.modules = modules
         self.deltas = [torch.zeros(ctx.layout.hidden_size, device=ctx.device, dtype=torch.float32, requires_grad=True)
-                       for _ in index.first_rows]
+                       for _ in modules]
         self.optimizers = [torch.optim.Adam([delta], lr=ctx.hparams["v_lr"]) for delta in self.deltas]
-        self.target_init: torch.Tensor | None = None
+        self.target_init: list[torch.Tensor | None] = [None] * len(modules)
+        self.at: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[tuple[int, int, int]]]] = {}
 
-    def hook(self, _module, _inputs, output):
+    def use(self, view: BatchView, index: "_BatchIndex") -> None:
+        """Where the hooks add each problem's shift in ``view``: per module its rows, their positions and problems,
+        and each problem's first row (whose original output is its ``target_init``)."""
+        row_problem = [view.problems[case] for case in view.batch.row_case]
+        firsts = {view.problems[case]: row for case, row in enumerate(index.first_rows)}
+        self.at = {}
+        for key, module in {id(m): m for m in self.modules}.items():
+            rows = [row for row, problem in enumerate(row_problem) if self.modules[problem] is module]
+            device = view.shift_positions.device
+            self.at[key] = (torch.tensor(rows, dtype=torch.long, device=device), view.shift_positions[rows],
+                            torch.tensor([row_problem[row] for row in rows], dtype=torch.long, device=device),
+                            [(problem, row, int(view.shift_positions[row])) for problem, row in firsts.items()
+                             if self.modules[problem] is module])
+
+    def hook(self, module, _inputs, output):
+        rows, positions, problems, firsts = self.at[id(module)]
+        if not len(rows):
+            return output
         hidden = main_output(output)
-        if self.target_init is None:
-            self.target_init = torch.stack([hidden[row, pos].detach().float().clone()
-                                            for row, pos in zip(self.index.first_rows, self.first_positions)])
+        for problem, row, position in firsts:
+            if self.target_init[problem] is None:
+                self.target_init[problem] = hidden[row, position].detach().float().clone()
         shift = torch.zeros_like(hidden)
-        shift[self.index.rows, self.positions] = torch.stack(self.deltas)[self.index.row_case].to(hidden.dtype)
+        shift[rows, positions] = torch.stack(self.deltas)[problems].to(hidden.dtype)
         return with_main_output(output, hidden + shift)
 
-    def step(self, cases: list[int], max_norms: torch.Tensor) -> None:
-        """One Adam step of each of ``cases``, then its shift clamped to its ``max_norms`` entry."""
-        for case in cases:
-            self.optimizers[case].step()
+    def step(self, problems: list[int], max_norms: dict[int, torch.Tensor]) -> None:
+        """One Adam step of each of ``problems``, then its shift clamped to its ``max_norms`` entry."""
+        for problem in problems:
+            self.optimizers[problem].step()
             with torch.no_grad():
-                if self.deltas[case].norm() > max_norms[case]:
-                    self.deltas[case].mul_(max_norms[case] / self.deltas[case].norm())
+                if self.deltas[problem].norm() > max_norms[problem]:
+                    self.deltas[problem].mul_(max_norms[problem] / self.deltas[problem].norm())
 
 
-def _losses(log_probs: torch.Tensor, index: _BatchIndex, kl_init: torch.Tensor, shifts: _Shifts,
+def _losses(log_probs: torch.Tensor, index: _BatchIndex, kl_init: torch.Tensor, deltas: list[torch.Tensor],
             target_norms: torch.Tensor, hp) -> tuple[torch.Tensor, list[float]]:
-    """Per case: the loss (NLL + KL + weight decay, see the module docstring) and the mean probability of
-    the target over its rewrite rows."""
+    """Per problem of a view: the loss (NLL + KL + weight decay, see the module docstring) and the mean probability
+    of the target over its rewrite rows."""
     n_targets, device = index.n_targets, log_probs.device
     token_lp = log_probs[:n_targets].gather(1, index.target_tok.unsqueeze(1)).squeeze(1)
     nll_rows = -torch.zeros(len(index.rows), device=device).index_add(0, index.target_rows, token_lp) / index.row_n_target
     nll_rewrite = nll_rows[index.rewrite_rows]
-    n_cases = len(shifts.deltas)
+    n_cases = len(deltas)
     nll = torch.zeros(n_cases, device=device).index_add(0, index.rewrite_case, nll_rewrite) / index.n_rewrite
     kl_lp = log_probs[n_targets:]
     kl = hp["kl_factor"] * (kl_lp.exp() * (kl_lp - kl_init)).sum(-1)
-    decay = hp["v_weight_decay"] * torch.stack([d.norm() for d in shifts.deltas]) / target_norms ** 2
+    decay = hp["v_weight_decay"] * torch.stack([d.norm() for d in deltas]) / target_norms ** 2
     probs = torch.zeros(n_cases, device=device).index_add(0, index.rewrite_case, torch.exp(-nll_rewrite.detach()))
     return nll + kl + decay, (probs / index.n_rewrite).tolist()
 
 
 def run_value_optimisation(ctx: EditContext, problem: ValueProblem, module: nn.Module, shift_positions: torch.Tensor,
                            read_logits: Callable[[], torch.Tensor]) -> TargetValue:
-    """The optimisation loop of one case (see :func:`run_value_optimisations`)."""
-    return run_value_optimisations(ctx, ProblemBatch.of([problem]), module, shift_positions, read_logits)[0]
+    """The optimisation loop of one problem through one fixed view (see :func:`run_value_optimisations`)."""
+    batch = ProblemBatch.of([problem])
+    view = BatchView([0], batch, shift_positions, read_logits)
+    return run_value_optimisations(ctx, batch, [module], lambda problems: view)[0]
 
 
-def run_value_optimisations(ctx: EditContext, batch: ProblemBatch, module: nn.Module, shift_positions: torch.Tensor,
-                            read_logits: Callable[[], torch.Tensor]) -> list[TargetValue]:
+def run_value_optimisations(ctx: EditContext, batch: ProblemBatch, modules: list[nn.Module],
+                            view_of: Callable[[list[int]], BatchView]) -> list[TargetValue]:
     """The optimisation loop shared by every compute path (so the paths differ only in how logits are made).
 
-    ``read_logits()`` runs the model with the shift hook on ``module`` active and returns the logits in the
-    batch's order (every target, then each case's KL row); ``shift_positions[row]`` is where, in the batch
-    layout that path feeds the model, each row's lookup sits. Every case has its own shift and Adam
-    optimiser and stops on its own (loss below ``v_loss_threshold``, or the last step); a stopped case's
-    shift stays as it was when it stopped.
+    ``modules[i]`` is the module whose output problem ``i`` of ``batch`` shifts (problems may shift different
+    modules: a layer sweep side by side). ``view_of(problems)`` gives what the path feeds the model for those
+    problems (:class:`BatchView`); it is asked again whenever problems stop, and may return a view of the remaining
+    ones only (rows of stopped problems then cost nothing more) or keep feeding them all (then its ``problems`` says
+    which). Every problem has its own shift and Adam optimiser and stops on its own (loss below
+    ``v_loss_threshold``, or the last step); a stopped problem's shift stays as it was when it stopped.
     """
     hp = ctx.hparams
     last_step = hp["v_num_grad_steps"] - 1
-    index = _BatchIndex.of(batch, ctx.device)
-    shifts = _Shifts(ctx, index, shift_positions)
-    frozen = [shift_is_unread(ctx, p, module) for p in batch.problems]
+    shifts = _Shifts(ctx, modules)
+    frozen = [shift_is_unread(ctx, p, m) for p, m in zip(batch.problems, modules)]
     results: list[TargetValue | None] = [None] * len(batch.problems)
     active = list(range(len(batch.problems)))
-    kl_init = None
-    with hooks([(module, shifts.hook)]):
+    kl_init: dict[int, torch.Tensor] = {}
+    view, index = None, None
+    with hooks([(module, shifts.hook) for module in {id(m): m for m in modules}.values()]):
         for step in range(hp["v_num_grad_steps"]):
-            for case in active:
-                shifts.optimizers[case].zero_grad()
-            log_probs = torch.log_softmax(read_logits().float(), dim=-1)
-            if kl_init is None:
-                kl_init = log_probs[index.n_targets:].detach().clone()
-            target_norms = shifts.target_init.norm(dim=-1)
-            losses, probs = _losses(log_probs, index, kl_init, shifts, target_norms, hp)
+            if view is None or not set(active) <= set(view.problems) or len(view.problems) > len(active):
+                candidate = view_of(active)
+                if view is None or candidate is not view:
+                    view, index = candidate, _BatchIndex.of(candidate.batch, ctx.device)
+                    shifts.use(view, index)
+            for problem in active:
+                shifts.optimizers[problem].zero_grad()
+            log_probs = torch.log_softmax(view.read_logits().float(), dim=-1)
+            kl_lp = log_probs[index.n_targets:]
+            for case, problem in enumerate(view.problems):
+                if problem not in kl_init:
+                    kl_init[problem] = kl_lp[case].detach().clone()
+            kl_view = torch.stack([kl_init[problem] for problem in view.problems])
+            target_norms = torch.stack([shifts.target_init[problem] for problem in view.problems]).norm(dim=-1)
+            deltas = [shifts.deltas[problem] for problem in view.problems]
+            losses, probs = _losses(log_probs, index, kl_view, deltas, target_norms, hp)
             loss_values = losses.detach().tolist()
-            going = []
-            for case in active:
+            going, going_cases = [], []
+            for case, problem in enumerate(view.problems):
+                if problem not in active:
+                    continue
                 done = loss_values[case] < hp["v_loss_threshold"] or step == last_step
-                if done or frozen[case]:  # frozen: delta stays 0 and the loss stays put (see shift_is_unread)
-                    steps = hp["v_num_grad_steps"] if frozen[case] and not done else step + 1
-                    results[case] = TargetValue(shifts.target_init[case].clone(), shifts.deltas[case].detach().clone(),
-                                                steps, loss_values[case], probs[case])
+                if done or frozen[problem]:  # frozen: delta stays 0 and the loss stays put (see shift_is_unread)
+                    steps = hp["v_num_grad_steps"] if frozen[problem] and not done else step + 1
+                    results[problem] = TargetValue(shifts.target_init[problem].clone(),
+                                                   shifts.deltas[problem].detach().clone(),
+                                                   steps, loss_values[case], probs[case])
                 else:
-                    going.append(case)
+                    going.append(problem)
+                    going_cases.append(case)
             active = going
             if not active:
                 break
-            losses[active].sum().backward()
-            shifts.step(active, hp["clamp_norm_factor"] * target_norms)
+            losses[going_cases].sum().backward()
+            norms = {problem: hp["clamp_norm_factor"] * target_norms[case] for case, problem in enumerate(view.problems)}
+            shifts.step(active, norms)
     return results  # type: ignore[return-value]
 
 
