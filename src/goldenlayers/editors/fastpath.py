@@ -221,6 +221,15 @@ def _cached_prefix_state(ctx: EditContext, problem: ValueProblem | ProblemBatch)
     return _case_cache.shared("prefix_state", key, ctx.layout, lambda: _prefix_state(ctx, problem))
 
 
+def _restore_forwards(saved: list) -> None:
+    """Undo instance-level ``forward`` overrides: each (module, the instance's own forward before, or None)."""
+    for block, previous in saved:
+        if previous is None:
+            del block.forward
+        else:
+            block.forward = previous
+
+
 @contextlib.contextmanager
 def _stubbed_blocks(blocks: nn.ModuleList, below: int, output: torch.Tensor) -> Iterator[None]:
     """Blocks ``0..below-1`` return ``output`` (the cached input of block ``below``) without computing."""
@@ -232,11 +241,7 @@ def _stubbed_blocks(blocks: nn.ModuleList, below: int, output: torch.Tensor) -> 
             block.forward = lambda *args, **kwargs: output
         yield
     finally:
-        for block, previous in saved:
-            if previous is None:
-                del block.forward
-            else:
-                block.forward = previous
+        _restore_forwards(saved)
 
 
 SPLIT_BYTES = 1 << 20  # weight slice of a split linear (0: no splitting)
@@ -464,11 +469,7 @@ def _entering_blocks(blocks: nn.ModuleList, view: _View) -> Iterator[None]:
             block.forward = wrap(index, block.forward)
         yield
     finally:
-        for block, previous in saved:
-            if previous is None:
-                del block.forward
-            else:
-                block.forward = previous
+        _restore_forwards(saved)
 
 
 # ------------------------------------------------------------------------------------------ evaluation
