@@ -350,10 +350,8 @@ def optimize_targets_fast(ctx: EditContext, problems: list[ValueProblem], module
     entries = [block_index_of(ctx.layout, module) for module in modules]
     if not problems or any(entry is None for entry in entries):
         return None
-    distinct: dict[int, int] = {}  # id(problem) -> its index among the distinct problems
-    for problem in problems:
-        distinct.setdefault(id(problem), len(distinct))
-    cases = ProblemBatch.of(list({id(p): p for p in problems}.values()))
+    cases = ProblemBatch.of(list({id(p): p for p in problems}.values()))  # each distinct case once
+    distinct = {id(p): case for case, p in enumerate(cases.problems)}
     if not _supported(ctx, cases):
         return None
     state = _cached_prefix_state(ctx, cases)

@@ -310,7 +310,7 @@ def run_value_optimisations(ctx: EditContext, batch: ProblemBatch, modules: list
     view, index = None, None
     with hooks([(module, shifts.hook) for module in {id(m): m for m in modules}.values()]):
         for step in range(hp["v_num_grad_steps"]):
-            if view is None or not set(active) <= set(view.problems) or len(view.problems) > len(active):
+            if view is None or len(view.problems) > len(active):  # (active only shrinks)
                 candidate = view_of(active)
                 if view is None or candidate is not view:
                     view, index = candidate, _BatchIndex.of(candidate.batch, ctx.device)

@@ -146,7 +146,6 @@ def compute_site_values(ctx: EditContext, requests: Iterable[EditRequest], sites
     modules = {site: site.module(ctx.layout) for site in sites}
     requests = list(requests)
     check_unique_case_ids((request.case_id, None) for request in requests)
-    values: dict[ValueSite, dict[str, TargetValue]] = {site: {} for site in sites}
     if fastpath.get_mode() != "fast":
         batches = [[(site, request, None)] for site in sites for request in requests]
     else:
@@ -178,9 +177,7 @@ def compute_site_values(ctx: EditContext, requests: Iterable[EditRequest], sites
             found[site, request.case_id] = result
         if progress is not None:
             progress.update(len(batch))
-    for site in sites:
-        values[site] = {request.case_id: found[site, request.case_id] for request in requests}
-    return values
+    return {site: {request.case_id: found[site, request.case_id] for request in requests} for site in sites}
 
 
 def _suffix_tokens(problem: ValueProblem) -> int:
@@ -324,7 +321,8 @@ def run_values_job(*, model_dir: str, cases_paths: list[str], sites: str, hparam
                    batch_tokens: int = DEFAULT_BATCH_TOKENS) -> dict[ValueSite, dict[str, TargetValue]]:
     """The ``target_values`` rule: the value optimisation of every case of ``cases_paths`` (a dataset's proxy
     and test splits) at each site of the chunk ``sites`` (``mlp0-9``), the model loaded once, all written to
-    ``out``. The chunk's sites run side by side (:func:`compute_site_values`): a site's values are those of computing it alone, up to float rounding."""
+    ``out``. The chunk's sites run side by side (:func:`compute_site_values`): a site's values are those of
+    computing it alone, up to float rounding."""
     from tqdm import tqdm
 
     from ..data.context_length import read_cases_for_model
