@@ -8,8 +8,11 @@ Two long-lived worker processes, each with its imports and model load done befor
 - EasyEdit: ``benchmarks/easyedit_driver.py`` in the EasyEdit venv (``--easyedit-venv``, default ``.venv-easyedit``):
   EasyEdit's ``BaseEditor.edit_requests`` per layer (update, post-edit evaluation, restore) with EasyEdit's
   R-ROME llama-7b hyperparameters, its 20 context prefixes + the bare prompt (``[[5, 10], [10, 10]]``);
-- goldenlayers: this script with ``--worker`` in the project's venv: the edit job's own ``edit_case`` per layer
-  (value optimisation, update, evaluation, restore) inside ``fastpath.case_cache`` (a sweep of one case), with
+- goldenlayers: this script with ``--worker`` in the project's venv, the workflow's own path: the target_values
+  job's ``compute_site_values`` for every layer of the sweep together (``--values sweep``, default), written with
+  ``save_values`` and read back through a ``ValueStore``, then the edit job's own ``edit_case`` per layer (update,
+  evaluation, restore) inside ``fastpath.case_cache`` (a sweep of one case); ``--values per-edit`` optimises each
+  layer's value inside its edit instead; with
   ``config/hparams/r-rome/llama.yaml`` (the same values) and, by default, the very context templates EasyEdit
   sampled (``--prefixes project`` takes the project's stored prefixes instead: same count, other texts).
 
@@ -18,7 +21,7 @@ Optionally a third worker, ``--baseline-src DIR``: the project at another versio
 change is measured before and after in one run.
 
 Per case: each worker's pre-edit evaluation once (EasyEdit's ``compute_edit_quality``, passed to its edits as
-``pre_edit``; the project's ``pre_edit``), then for each layer every worker edits that layer, one worker at a time,
+``pre_edit``; the project's ``pre_edit``), the project's values (``--values sweep``), then for each layer every worker edits that layer, one worker at a time,
 the order rotating from layer to layer. The same evaluation queries on both sides: the edit prompt, two
 paraphrases (EasyEdit: ``rephrase_prompt`` and a ``rephrase2`` portability key answered by target_new) and ten
 neighbourhood prompts (EasyEdit's ``locality`` key ``neighborhood``). OMP/MKL threads and ``torch.set_num_threads``
@@ -26,8 +29,9 @@ are ``--threads`` (default 1) in every worker. Seconds are each worker's own CPU
 and wall seconds; the machine's load averages are printed at the start and at the end.
 
 Printed: per layer both sides' CPU (wall) seconds per edit, EasyEdit's update alone, the optimisation steps, the
-metrics (rewrite, rephrase, locality over 10 neighbours) and the EasyEdit/goldenlayers CPU ratio; per case the
-sweep totals (pre-edit evaluation + every layer) and their ratio by CPU and wall time; the median per-edit ratio.
+metrics (rewrite, rephrase, locality over 10 neighbours) and, where an edit includes its value optimisation, the
+EasyEdit/goldenlayers CPU ratio and its median; per case the values row (``--values sweep``) and the sweep totals
+(pre-edit evaluation + values + every layer) with their ratio by CPU and wall time.
 """
 
 from __future__ import annotations
@@ -90,7 +94,7 @@ def worker(args) -> int:
     from goldenlayers.editors.context import load_templates
     from goldenlayers.editors.hparams import load_hparams
     from goldenlayers.editors.registry import get_editor
-    from goldenlayers.editors.request import EditContext
+    from goldenlayers.editors.request import EditContext, EditRequest
     from goldenlayers.evaluate.edit_job import EvalLimits, case_queries, edit_case, pre_edit
     from goldenlayers.models.load import load_model
 
@@ -108,10 +112,11 @@ def worker(args) -> int:
     reply(op="ready", templates=templates, torch=torch.__version__, threads=torch.get_num_threads(),
           package=str(Path(goldenlayers.__file__).parent), mode=fastpath.get_mode(),
           import_cpu=cpu1 - cpu0, import_wall=wall1 - wall0, load_cpu=cpu2 - cpu1, load_wall=wall2 - wall1,
-          n_layers=layout.n_layers)
+          n_layers=layout.n_layers, values_op=True)
 
     scope = contextlib.ExitStack()
     queries, pre = {}, {}
+    store = Path(tempfile.mkdtemp(prefix="goldenlayers-values-")) / "values.safetensors"
     for line in sys.stdin:
         command = json.loads(line)
         if command["op"] == "quit":
@@ -121,11 +126,25 @@ def worker(args) -> int:
             scope.close()  # one case at a time: its sweep shares the per-case forward
             scope = contextlib.ExitStack()
             scope.enter_context(fastpath.case_cache())
+            ctx.values = None  # a new case optimises its values (per edit, or by a "values" command)
             c, w = cpu_wall()
             queries[case_id] = case_queries(tokenizer, cases[case_id], EvalLimits())
             pre[case_id] = pre_edit(model, tokenizer, queries[case_id])
             c2, w2 = cpu_wall()
             reply(op="pre", case_id=case_id, cpu=c2 - c, wall=w2 - w, pre_rewrite_acc=pre[case_id][0])
+        elif command["op"] == "values":  # the workflow's target_values job: every layer's value side by side
+            from goldenlayers.editors.values import ValueStore, compute_site_values, save_values
+
+            case_id, layers = command["case_id"], [int(l) for l in command["layers"]]
+            sites = list(dict.fromkeys(editor.value_site(l, layout.n_layers, hparams) for l in layers))
+            ctx.values = None
+            c, w = cpu_wall()
+            values = compute_site_values(ctx, [EditRequest.of(cases[case_id])], sites)
+            save_values(store, values, hparams)
+            ctx.values = ValueStore(store)  # the edits read these, as the workflow's edit jobs do
+            c2, w2 = cpu_wall()
+            reply(op="values", case_id=case_id, cpu=c2 - c, wall=w2 - w, sites=len(sites),
+                  steps={str(site): v[case_id].steps for site, v in values.items()})
         elif command["op"] == "edit":
             case_id, layer = command["case_id"], int(command["layer"])
             c, w = cpu_wall()
@@ -200,6 +219,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--prefixes", default="easyedit",
                         help="'easyedit' (default): the project uses EasyEdit's sampled templates; 'project': "
                              "the project's stored prefixes (results/prefixes/smollm2-135m.json), or a prefix file")
+    parser.add_argument("--values", choices=("sweep", "per-edit"), default="sweep",
+                        help="the project's value optimisation: 'sweep' (default; the workflow's path) computes a "
+                             "case's values at every layer of the sweep together, once, and its edits read them; "
+                             "'per-edit' optimises inside each edit, layer by layer")
     parser.add_argument("--baseline-src", help="also run the project from this src folder (another version)")
     parser.add_argument("--model-dir", default=str(ROOT / "resources/models/smollm2-135m"),
                         help="the folder `goldenlayers prepare-model` wrote (SmolLM2-135M-Instruct safetensors)")
@@ -244,7 +267,7 @@ def start_workers(args, workdir: Path, logs: Path) -> dict[str, Worker]:
     return workers
 
 
-def report(args, workers: dict[str, Worker], layers: list[int], cases, pre: dict, edits: dict,
+def report(args, workers: dict[str, Worker], layers: list[int], cases, pre: dict, values: dict, edits: dict,
            load_start: str, load_end: str, started: str) -> list[str]:
     names = list(workers)
     ours = [n for n in names if n != "easyedit"]
@@ -276,31 +299,46 @@ def report(args, workers: dict[str, Worker], layers: list[int], cases, pre: dict
         for n in ours:
             row += f" | {pre[n][cid]['cpu']:>13.2f} ({pre[n][cid]['wall']:>6.2f}) {'':>5} {'':>8}"
         lines.append(row)
+        if any(cid in values[n] for n in ours):
+            row = f"{cid:>6} {'value':>5} | {'(inside each edit)':>20} {'':>7} {'':>5}"
+            for n in ours:
+                v = values[n].get(cid)
+                row += (f" | {v['cpu']:>13.2f} ({v['wall']:>6.2f}) {sum(v['steps'].values()):>5} {'':>8}" if v
+                        else f" | {'(inside each edit)':>24} {'':>5} {'':>8}")
+            lines.append(row + f" | the value optimisation of all {len(layers)} layer(s) together (steps: their sum)")
         for layer in layers:
             ee = edits["easyedit"][(cid, layer)]
             row = f"{cid:>6} {layer:>5} | {ee['cpu']:>9.1f} ({ee['wall']:>6.1f}) {ee['update_cpu']:>7.1f} {ee['steps']:>5}"
             metrics = {k: [fmt(ee[k])] for k in ("rewrite_acc", "rephrase_acc", "locality")}
             for n in ours:
                 r = edits[n][(cid, layer)]
-                ratio = ee["cpu"] / r["cpu"]
-                ratios[n].append(ratio)
-                row += f" | {r['cpu']:>13.2f} ({r['wall']:>6.2f}) {fmt(r['steps'], 'd'):>5} {ratio:>7.1f}x"
+                if cid in values[n]:  # the edit read its value: no per-edit ratio (the sweep's totals compare)
+                    shown = f"{'-':>8}"
+                else:
+                    ratios[n].append(ee["cpu"] / r["cpu"])
+                    shown = f"{ratios[n][-1]:>7.1f}x"
+                row += f" | {r['cpu']:>13.2f} ({r['wall']:>6.2f}) {fmt(r['steps'], 'd'):>5} {shown}"
                 for k in metrics:
                     metrics[k].append(fmt(r[k]))
             row += " | " + " | ".join("/".join(v) for v in metrics.values())
             lines.append(row)
     lines.append("")
     for n in ours:
-        lines.append(f"per edit, EasyEdit / {n} by CPU: median {statistics.median(ratios[n]):.1f}x "
-                     f"(range {min(ratios[n]):.1f}-{max(ratios[n]):.1f}, {len(ratios[n])} edits)")
+        if ratios[n]:
+            lines.append(f"per edit, EasyEdit / {n} by CPU: median {statistics.median(ratios[n]):.1f}x "
+                         f"(range {min(ratios[n]):.1f}-{max(ratios[n]):.1f}, {len(ratios[n])} edits)")
+        else:
+            lines.append(f"per edit: no ratio for {n}, whose edits read the values computed for the whole sweep "
+                         "(update + evaluation only); the sweep's totals below compare")
     for case in cases:
         cid = case.case_id
         totals = {}
         for name in names:
-            cpu = pre[name][cid]["cpu"] + sum(edits[name][(cid, l)]["cpu"] for l in layers)
-            wall = pre[name][cid]["wall"] + sum(edits[name][(cid, l)]["wall"] for l in layers)
+            v = values[name].get(cid, {"cpu": 0.0, "wall": 0.0})
+            cpu = pre[name][cid]["cpu"] + v["cpu"] + sum(edits[name][(cid, l)]["cpu"] for l in layers)
+            wall = pre[name][cid]["wall"] + v["wall"] + sum(edits[name][(cid, l)]["wall"] for l in layers)
             totals[name] = (cpu, wall)
-        lines.append(f"case {cid}, sweep of {len(layers)} layer(s) incl. pre-edit evaluation: "
+        lines.append(f"case {cid}, sweep of {len(layers)} layer(s) incl. pre-edit evaluation and values: "
                      + "; ".join(f"{n} {c:.1f} CPU-s ({w:.1f} s wall)" for n, (c, w) in totals.items()))
         for n in ours:
             lines.append(f"  EasyEdit / {n}: {totals['easyedit'][0] / totals[n][0]:.1f}x by CPU, "
@@ -330,11 +368,17 @@ def main(argv=None) -> int:
         names = list(workers)
         pre: dict[str, dict] = {n: {} for n in names}
         edits: dict[str, dict] = {n: {} for n in names}
+        values: dict[str, dict] = {n: {} for n in names}
         turn = 0
         for case in cases:
             request = easyedit_request(case)
             for name in names:
                 pre[name][case.case_id] = workers[name].ask(op="pre", request=request)
+            if args.values == "sweep":
+                for name in names[1:]:
+                    values[name][case.case_id] = workers[name].ask(op="values", case_id=case.case_id, layers=layers)
+                    print(f"case {case.case_id}: {name} values of {len(layers)} layer(s) "
+                          f"{values[name][case.case_id]['cpu']:.1f} CPU-s", file=sys.stderr, flush=True)
             for layer in layers:
                 order = names[turn % len(names):] + names[: turn % len(names)]
                 turn += 1
@@ -346,11 +390,11 @@ def main(argv=None) -> int:
     finally:
         for w in workers.values():
             w.close()
-    lines = report(args, workers, layers, cases, pre, edits, load_start, loadavg(), started)
+    lines = report(args, workers, layers, cases, pre, values, edits, load_start, loadavg(), started)
     print("\n".join(lines))
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "args": vars(args), "ready": {n: w.ready for n, w in workers.items()}, "pre": pre,
+            "args": vars(args), "ready": {n: w.ready for n, w in workers.items()}, "pre": pre, "values": values,
             "edits": {n: [v for v in e.values()] for n, e in edits.items()}, "table": lines}, indent=1))
     print(f"worker logs: {logs}", file=sys.stderr)
     return 0

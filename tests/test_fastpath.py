@@ -135,6 +135,44 @@ def test_batched_cases_equal_one_at_a_time(family, where):
     assert len({v.steps for v in alone.values()}) > 1, "the cases should stop at different steps"
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("sites_per_part", [N_LAYERS, 2])
+def test_sites_side_by_side_equal_one_at_a_time(family, sites_per_part):
+    """A sweep's problems (cases x every layer) side by side, as the target_values job runs a chunk: each
+    (case, site) keeps its own steps, shift and loss, those of optimising it alone on the reference path. The
+    loss threshold makes problems stop at different steps, so finished ones leave the batch while others go on;
+    ``step_tokens`` is set so that the sites run in parts of ``sites_per_part`` (all in one batch, or 2 + 1)."""
+    from goldenlayers.editors.values import ValueSite, _site_parts, _suffix_tokens, compute_site_values
+
+    ctx = _context(family, "r-rome", steps=12)
+    three = load_cases(ROOT / "data/benchmarks/counterfact/counterfact_sample.json", "counterfact", "counterfact").cases[:3]
+    requests = [EditRequest.of(c) for c in three]
+    sites = [ValueSite("mlp", layer) for layer in range(N_LAYERS)]
+    ctx.hparams["v_loss_threshold"] = -1.0
+    with fastpath.use_mode("reference"):
+        unstopped = compute_site_values(ctx, requests, sites)
+    finals = sorted(v.final_loss for per_site in unstopped.values() for v in per_site.values())
+    ctx.hparams["v_loss_threshold"] = finals[len(finals) // 2]  # about half the problems stop early
+    with fastpath.use_mode("reference"):
+        alone = {site: compute_site_values(ctx, requests, [site]) for site in sites}
+    per_site = sum(_suffix_tokens(p) * len(p.sequences) for p in (value_problem(ctx, r) for r in requests))
+    step_tokens = sites_per_part * per_site
+    assert [len(part) for part in _site_parts(sites, per_site, step_tokens)][0] == sites_per_part
+    together = compute_site_values(ctx, requests, sites, batch_tokens=10_000, step_tokens=step_tokens)
+    assert list(together) == sites
+    steps = set()
+    for site in sites:
+        assert list(together[site]) == [r.case_id for r in requests]
+        for case_id, value in together[site].items():
+            reference = alone[site][site][case_id]
+            assert value.steps == reference.steps, (site, case_id, value.steps, reference.steps)
+            assert torch.allclose(value.delta, reference.delta, atol=1e-4, rtol=1e-4), float((value.delta - reference.delta).abs().max())
+            assert torch.allclose(value.target_init, reference.target_init, atol=1e-5, rtol=1e-5)
+            assert abs(value.final_loss - reference.final_loss) <= 1e-5 * max(1.0, abs(reference.final_loss))
+            steps.add(value.steps)
+    assert len(steps) > 1, "the problems should stop at different steps"
+
+
 def test_full_path_is_reference_bit_for_bit(cases):
     """Reading logits only at the positions the loss reads changes nothing (same forward, same numbers)."""
     ctx = _context("llama", "r-rome", steps=5)
