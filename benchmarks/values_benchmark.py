@@ -58,8 +58,36 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--model-dir", default=str(ROOT / "resources/models/smollm2-135m"))
     parser.add_argument("--step-tokens", type=int, help="compute_site_values' step_tokens (default: its own)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--flops", action="store_true",
+                        help="also count the last mode's FLOPs (torch's FlopCounterMode, one more run) and print the "
+                             "achieved rate beside a bare matrix product's of the model's shapes")
     parser.add_argument("--repeats", type=int, default=1, help="run every mode this many times, order rotating")
     return parser.parse_args(argv)
+
+
+def print_flops(run, mode: str, cpu: float, layout, model) -> None:
+    """The FLOPs ``mode`` runs, its achieved rate (over its first run's CPU seconds) and, for comparison, the rate
+    of bare products of the model's shapes on the same threads: how far better code could still go."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        run(mode)
+    flops = counter.get_total_flops()
+    by_op = sorted(counter.get_flop_counts().get("Global", {}).items(), key=lambda kv: -kv[1])
+    print(f"  {mode}: {flops / 1e9:.1f} GFLOP counted ("
+          + ", ".join(f"{op}: {n / 1e9:.1f}" for op, n in by_op[:3]) + f"), {flops / 1e9 / cpu:.1f} GFLOP/s achieved")
+    hidden, inner = layout.hidden_size, layout.intermediate_size
+    vocab = model.get_output_embeddings().weight.shape[0]
+    for m, k, n in [(168, hidden, inner), (168, inner, hidden), (168, hidden, hidden), (40, hidden, vocab)]:
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        for _ in range(3):
+            a @ b
+        reps = max(3, int(2e10 / (2 * m * k * n)))
+        start = time.process_time()
+        for _ in range(reps):
+            a @ b
+        print(f"  bare product [{m}x{k}]@[{k}x{n}]: {2 * m * k * n * reps / (time.process_time() - start) / 1e9:.1f} GFLOP/s")
 
 
 def main(argv=None) -> int:
@@ -130,6 +158,7 @@ def main(argv=None) -> int:
           f"step_tokens {step_tokens}; started {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, load average "
           + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     results: dict[str, dict] = {}
+    cpu_of: dict[str, float] = {}
     for repeat in range(args.repeats):
         order = modes[repeat % len(modes):] + modes[: repeat % len(modes)]
         for mode in order:
@@ -137,6 +166,7 @@ def main(argv=None) -> int:
             values = run(mode)
             cpu = time.process_time() - start
             results.setdefault(mode, values)
+            cpu_of.setdefault(mode, cpu)
             steps = sum(v.steps for per_site in values.values() for v in per_site.values())
             print(f"  run {repeat + 1} {mode:>12}: {cpu:8.1f} CPU-s  steps {steps}", flush=True)
     first = results[modes[0]]
@@ -152,6 +182,8 @@ def main(argv=None) -> int:
         total = len(sites) * len(requests)
         print(f"  {mode} vs {modes[0]}: same steps {same_steps}/{total}, shifts equal bit for bit {bitwise}/{total}, "
               f"largest difference {largest:.2e}")
+    if args.flops:
+        print_flops(run, modes[-1], cpu_of[modes[-1]], layout, model)
     print("load average at end " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     return 0
 
