@@ -93,6 +93,7 @@ def worker(args) -> int:
     from goldenlayers.editors import fastpath
     from goldenlayers.editors.context import load_templates
     from goldenlayers.editors.hparams import load_hparams
+    from goldenlayers.editors import values as value_module
     from goldenlayers.editors.registry import get_editor
     from goldenlayers.editors.request import EditContext, EditRequest
     from goldenlayers.evaluate.edit_job import EvalLimits, case_queries, edit_case, pre_edit
@@ -112,7 +113,7 @@ def worker(args) -> int:
     reply(op="ready", templates=templates, torch=torch.__version__, threads=torch.get_num_threads(),
           package=str(Path(goldenlayers.__file__).parent), mode=fastpath.get_mode(),
           import_cpu=cpu1 - cpu0, import_wall=wall1 - wall0, load_cpu=cpu2 - cpu1, load_wall=wall2 - wall1,
-          n_layers=layout.n_layers, values_op=True)
+          n_layers=layout.n_layers, values_op=hasattr(value_module, "compute_site_values"))
 
     scope = contextlib.ExitStack()
     queries, pre = {}, {}
@@ -133,15 +134,13 @@ def worker(args) -> int:
             c2, w2 = cpu_wall()
             reply(op="pre", case_id=case_id, cpu=c2 - c, wall=w2 - w, pre_rewrite_acc=pre[case_id][0])
         elif command["op"] == "values":  # the workflow's target_values job: every layer's value side by side
-            from goldenlayers.editors.values import ValueStore, compute_site_values, save_values
-
             case_id, layers = command["case_id"], [int(l) for l in command["layers"]]
             sites = list(dict.fromkeys(editor.value_site(l, layout.n_layers, hparams) for l in layers))
             ctx.values = None
             c, w = cpu_wall()
-            values = compute_site_values(ctx, [EditRequest.of(cases[case_id])], sites)
-            save_values(store, values, hparams)
-            ctx.values = ValueStore(store)  # the edits read these, as the workflow's edit jobs do
+            values = value_module.compute_site_values(ctx, [EditRequest.of(cases[case_id])], sites)
+            value_module.save_values(store, values, hparams)
+            ctx.values = value_module.ValueStore(store)  # the edits read these, as the workflow's edit jobs do
             c2, w2 = cpu_wall()
             reply(op="values", case_id=case_id, cpu=c2 - c, wall=w2 - w, sites=len(sites),
                   steps={str(site): v[case_id].steps for site, v in values.items()})
@@ -374,8 +373,8 @@ def main(argv=None) -> int:
             request = easyedit_request(case)
             for name in names:
                 pre[name][case.case_id] = workers[name].ask(op="pre", request=request)
-            if args.values == "sweep":
-                for name in names[1:]:
+            if args.values == "sweep":  # a --baseline-src before 4271690 has no compute_site_values: per edit
+                for name in [n for n in names[1:] if workers[n].ready.get("values_op")]:
                     values[name][case.case_id] = workers[name].ask(op="values", case_id=case.case_id, layers=layers)
                     print(f"case {case.case_id}: {name} values of {len(layers)} layer(s) "
                           f"{values[name][case.case_id]['cpu']:.1f} CPU-s", file=sys.stderr, flush=True)
