@@ -21,8 +21,8 @@ Optionally a third worker, ``--baseline-src DIR``: the project at another versio
 change is measured before and after in one run.
 
 Per case: each worker's pre-edit evaluation once (EasyEdit's ``compute_edit_quality``, passed to its edits as
-``pre_edit``; the project's ``pre_edit``), the project's values (``--values sweep``), then for each layer every worker edits that layer, one worker at a time,
-the order rotating from layer to layer. The same evaluation queries on both sides: the edit prompt, two
+``pre_edit``; the project's ``pre_edit``), the project's values (``--values sweep``), then for each layer every
+worker edits that layer, one worker at a time, the order rotating from layer to layer. The same evaluation queries on both sides: the edit prompt, two
 paraphrases (EasyEdit: ``rephrase_prompt`` and a ``rephrase2`` portability key answered by target_new) and ten
 neighbourhood prompts (EasyEdit's ``locality`` key ``neighborhood``). OMP/MKL threads and ``torch.set_num_threads``
 are ``--threads`` (default 1) in every worker. Seconds are each worker's own CPU seconds (``time.process_time``)
@@ -127,7 +127,6 @@ def worker(args) -> int:
             scope.close()  # one case at a time: its sweep shares the per-case forward
             scope = contextlib.ExitStack()
             scope.enter_context(fastpath.case_cache())
-            ctx.values = None  # a new case optimises its values (per edit, or by a "values" command)
             c, w = cpu_wall()
             queries[case_id] = case_queries(tokenizer, cases[case_id], EvalLimits())
             pre[case_id] = pre_edit(model, tokenizer, queries[case_id])
@@ -136,7 +135,7 @@ def worker(args) -> int:
         elif command["op"] == "values":  # the workflow's target_values job: every layer's value side by side
             case_id, layers = command["case_id"], [int(l) for l in command["layers"]]
             sites = list(dict.fromkeys(editor.value_site(l, layout.n_layers, hparams) for l in layers))
-            ctx.values = None
+            ctx.values = None  # optimise: the previous case's store must not answer
             c, w = cpu_wall()
             values = value_module.compute_site_values(ctx, [EditRequest.of(cases[case_id])], sites)
             value_module.save_values(store, values, hparams)
